@@ -1,0 +1,1 @@
+"""Architectures: how populations and pathways are wired."""

@@ -1,0 +1,7 @@
+"""Imports every built-in part so that its ``@register`` decorator runs."""
+
+# architectures
+from dendrite_sim.architectures import layered  # noqa: F401
+
+# objectives
+from dendrite_sim.objectives import cross_entropy, mse, reward  # noqa: F401

@@ -1,0 +1,1 @@
+"""Interfaces, registry, units, errors and random streams shared by every part."""

@@ -1,0 +1,19 @@
+"""User-facing errors.
+
+A :class:`ScenarioError` names the key path that is wrong and what was expected; the CLI prints
+it as one line ``error: <key path>: <what was expected>`` and exits with code 2.
+"""
+
+from __future__ import annotations
+
+
+class ScenarioError(ValueError):
+    """A user error in a scenario, a CLI argument or a part's parameters."""
+
+    def __init__(self, key: str, expected: str):
+        self.key = key
+        self.expected = expected
+        super().__init__(f"{key}: {expected}")
+
+    def line(self) -> str:
+        return f"error: {self.key}: {self.expected}"

@@ -1,0 +1,171 @@
+"""The four designed parts of a circuit model (Richards et al. 2019) and the experiment driver.
+
+* :class:`Task` — what the circuit sees and must produce (inputs, targets, rewards).
+* :class:`Architecture` — populations, layers, feedforward and feedback pathways.
+* :class:`Objective` — the loss (or negative reward) and the teaching signal at the output.
+* :class:`LearningRule` — how weights change, from local factors and the teaching signal.
+
+An :class:`Experiment` composes them for one kind of study and is what a scenario names.
+Each part declares ``params``, a mapping ``name -> Field`` (see :mod:`dendrite_sim.core.schema`),
+which is how scenarios are validated and how ``dendrite-sim list`` documents it.
+
+Rate substrate conventions (see :mod:`dendrite_sim.engine.rate`): a layered network has
+pre-activations ``a[l]`` and activities ``h[l]`` (``h[0]`` is the input); the output layer's
+pre-activation ``a[-1]`` goes to the objective, which owns the output non-linearity (softmax for
+cross-entropy and reward, identity for MSE). Arrays are batched along axis 0.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+
+from dendrite_sim.core.schema import Field
+
+
+class Part:
+    """Base of every registered part: ``params`` declares its scenario keys."""
+
+    params: ClassVar[dict[str, Field]] = {}
+    registered_name: ClassVar[str] = ""
+
+
+# --------------------------------------------------------------------------- tasks
+@dataclass
+class Dataset:
+    """Train and test arrays of a static task.
+
+    ``y_*`` holds integer class labels when ``n_classes`` is set, else real-valued targets of
+    shape (n, n_out).
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    n_classes: int | None = None
+
+    @property
+    def n_in(self) -> int:
+        return self.x_train.shape[1]
+
+    @property
+    def n_out(self) -> int:
+        return self.n_classes if self.n_classes else self.y_train.shape[1]
+
+
+class Task(Part, ABC):
+    """Inputs and targets. Procedural tasks draw from ``rng``; data tasks load local files."""
+
+    @abstractmethod
+    def dataset(self, rng: np.random.Generator) -> Dataset:
+        """Draw (or load) the train and test sets."""
+
+
+# --------------------------------------------------------------------------- objectives
+class Objective(Part, ABC):
+    """Loss on the output layer's pre-activation ``a_out`` (batch, n_out) and target ``y``."""
+
+    @abstractmethod
+    def loss_per_sample(self, a_out: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Deterministic (expected) loss of each sample, shape (batch,)."""
+
+    def loss(self, a_out: np.ndarray, y: np.ndarray) -> float:
+        return float(np.mean(self.loss_per_sample(a_out, y)))
+
+    @abstractmethod
+    def gradient(self, a_out: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Exact ∂loss_per_sample/∂a_out, shape (batch, n_out)."""
+
+    def teaching_signal(self, a_out: np.ndarray, y: np.ndarray,
+                        rng: np.random.Generator) -> np.ndarray:
+        """The error the circuit actually receives at the output (batch, n_out).
+
+        Supervised objectives return the exact gradient; reward objectives return a sampled
+        estimate (e.g. REINFORCE with a reward-prediction error).
+        """
+        return self.gradient(a_out, y)
+
+    @abstractmethod
+    def predict(self, a_out: np.ndarray) -> np.ndarray:
+        """The network's answer: class index (classification) or output vector (regression)."""
+
+    def output(self, a_out: np.ndarray) -> np.ndarray:
+        """The output layer's activity (probabilities for softmax objectives)."""
+        return a_out
+
+
+# --------------------------------------------------------------------------- architectures
+class Architecture(Part, ABC):
+    """Builds the network for a task: sizes, non-linearity, feedback pathways."""
+
+    @abstractmethod
+    def build(self, n_in: int, n_out: int, rng: np.random.Generator):
+        """A fresh network (e.g. :class:`dendrite_sim.engine.rate.RateNetwork`)."""
+
+
+# --------------------------------------------------------------------------- rules
+@dataclass
+class LocalFactors:
+    """What a synapse can see, for rules on the spiking substrate.
+
+    ``pre``: presynaptic factor per presynaptic neuron (rate, trace or event trace);
+    ``post``: postsynaptic factor per postsynaptic neuron (somatic rate, dendritic prediction
+    error, burst minus expected burst...); ``modulator``: optional global scalar (e.g. RPE).
+    The weight change of synapse (i, j) is ``eta * post[i] * pre[j] * modulator``.
+    """
+
+    pre: np.ndarray
+    post: np.ndarray
+    modulator: float = 1.0
+
+
+class LearningRule(Part, ABC):
+    """Proposes weight changes.
+
+    On the rate substrate :meth:`update` returns, per layer, ``(dW, db)``: the rule's estimate
+    of the descent direction −∇L for the batch (the trainer multiplies it by a learning rate).
+    Analysis code compares it with the exact −∇L. A rule that depends on random draws
+    (perturbation rules, sampled rewards) sets ``stochastic = True``.
+
+    On the spiking substrate a rule supplies :meth:`local_factors`; the engine applies the
+    shared outer-product update (see :class:`LocalFactors`).
+    """
+
+    stochastic: ClassVar[bool] = False
+    substrates: ClassVar[tuple[str, ...]] = ("rate",)
+
+    def setup(self, net, rng: np.random.Generator) -> None:
+        """Create the rule's own state (e.g. direct feedback matrices) for ``net``."""
+
+    @abstractmethod
+    def update(self, net, x: np.ndarray, y: np.ndarray, objective: Objective,
+               rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per layer ``(dW, db)``, the rule's descent direction for this batch."""
+
+    def local_factors(self, state: Any) -> LocalFactors:  # pragma: no cover - spiking substrate
+        raise NotImplementedError(f"rule {self.registered_name!r} has no spiking form yet")
+
+
+# --------------------------------------------------------------------------- experiments
+class Experiment(Part, ABC):
+    """One kind of study. ``sections`` declares the scenario's top-level tables.
+
+    A section spec is a part kind (``"task"``: the table names a registered task and its
+    parameters), ``("list", kind)`` for a list of parts, or a schema dict for a plain table.
+    """
+
+    sections: ClassVar[dict[str, Any]] = {}
+
+    @abstractmethod
+    def run(self, cfg: dict, ctx: "RunContextLike") -> dict:
+        """Run the study; return metrics (JSON-serialisable)."""
+
+
+class RunContextLike:  # documented protocol, implemented by dendrite_sim.io.results.RunContext
+    seed: int
+    out: Any
+    rng: Callable[[str], np.random.Generator]

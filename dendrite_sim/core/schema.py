@@ -1,0 +1,159 @@
+"""Declarative parameter schemas with one-line errors.
+
+Every registered part declares its parameters as a mapping ``name -> Field``. Scenario sections
+are validated against these schemas: unknown keys (with a did-you-mean), wrong types, wrong
+dimensions and out-of-range values raise :class:`ScenarioError` naming the full key path.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from dendrite_sim.core.errors import ScenarioError
+from dendrite_sim.core.units import INTERNAL_UNITS, parse_quantity
+
+_TYPES = ("int", "float", "bool", "str", "quantity", "int_list", "float_list", "str_list",
+          "quantity_list", "table")
+_REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class Field:
+    """One parameter.
+
+    kind: int, float, bool, str, quantity (needs ``dimension``), int_list, float_list,
+    str_list, quantity_list, table (free-form mapping, validated by its consumer).
+    ``default`` of ``REQUIRED`` makes the key mandatory. ``lo``/``hi`` bound numbers
+    (inclusive unless ``lo_open``/``hi_open``); ``choices`` restricts strings;
+    ``min_len`` bounds list lengths.
+    """
+
+    kind: str
+    default: Any = _REQUIRED
+    doc: str = ""
+    dimension: str | None = None
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+    choices: tuple = ()
+    min_len: int = 0
+    nullable: bool = False
+
+    def __post_init__(self):
+        if self.kind not in _TYPES:
+            raise TypeError(f"unknown field kind {self.kind}")
+        if self.kind.startswith("quantity") and self.dimension not in INTERNAL_UNITS:
+            raise TypeError("quantity fields need a known dimension")
+
+    @property
+    def required(self) -> bool:
+        return self.default is _REQUIRED
+
+    def describe(self) -> str:
+        what = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
+                "int_list": "a list of integers", "float_list": "a list of numbers",
+                "str_list": "a list of strings", "table": "a table"}.get(self.kind)
+        if self.kind == "quantity":
+            what = f"a {self.dimension} with units, e.g. \"1 {INTERNAL_UNITS[self.dimension]}\""
+        if self.kind == "quantity_list":
+            what = f"a list of {self.dimension}s with units"
+        if self.choices:
+            what = "one of " + ", ".join(repr(c) for c in self.choices)
+        return what + self._range_text()
+
+    def _range_text(self) -> str:
+        parts = []
+        if self.lo is not None:
+            parts.append(f"{'>' if self.lo_open else '>='} {self.lo:g}")
+        if self.hi is not None:
+            parts.append(f"{'<' if self.hi_open else '<='} {self.hi:g}")
+        return (" " + " and ".join(parts)) if parts else ""
+
+    # ---------------------------------------------------------------- validation
+    def validate(self, value: Any, key: str) -> Any:
+        if value is None and self.nullable:
+            return None
+        k = self.kind
+        if k == "bool":
+            if not isinstance(value, bool):
+                raise ScenarioError(key, f"expected true or false, got {value!r}")
+            return value
+        if k == "int":
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ScenarioError(key, f"expected an integer{self._range_text()}, got {value!r}")
+            return self._check_range(value, key)
+        if k == "float":
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ScenarioError(key, f"expected a number{self._range_text()}, got {value!r}")
+            if not math.isfinite(value):
+                raise ScenarioError(key, f"expected a finite number, got {value!r}")
+            return self._check_range(float(value), key)
+        if k == "quantity":
+            return self._check_range(parse_quantity(value, self.dimension, key), key)
+        if k == "str":
+            if not isinstance(value, str):
+                raise ScenarioError(key, f"expected {self.describe()}, got {value!r}")
+            if self.choices and value not in self.choices:
+                raise ScenarioError(key, f"expected {self.describe()}, got {value!r}" + _suggest(value, self.choices))
+            return value
+        if k == "table":
+            if not isinstance(value, Mapping):
+                raise ScenarioError(key, f"expected a table, got {value!r}")
+            return dict(value)
+        # lists
+        if not isinstance(value, list):
+            raise ScenarioError(key, f"expected {self.describe()}, got {value!r}")
+        if len(value) < self.min_len:
+            raise ScenarioError(key, f"expected at least {self.min_len} entries, got {len(value)}")
+        item = Field(k.removesuffix("_list"), dimension=self.dimension, lo=self.lo, hi=self.hi,
+                     lo_open=self.lo_open, hi_open=self.hi_open, choices=self.choices)
+        return [item.validate(v, f"{key}[{i}]") for i, v in enumerate(value)]
+
+    def _check_range(self, v, key):
+        unit = f" {INTERNAL_UNITS[self.dimension]}" if self.dimension else ""
+        bad = ((self.lo is not None and (v < self.lo or (self.lo_open and v == self.lo))) or
+               (self.hi is not None and (v > self.hi or (self.hi_open and v == self.hi))))
+        if bad:
+            raise ScenarioError(key, f"expected a value{self._range_text().replace(' ', ' ', 1)}{unit}, got {v:g}{unit}")
+        return v
+
+
+REQUIRED = _REQUIRED
+Schema = Mapping[str, Field]
+
+
+def _suggest(word: str, options) -> str:
+    close = difflib.get_close_matches(word, [str(o) for o in options], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def validate_section(values: Mapping[str, Any] | None, schema: Schema, prefix: str,
+                     ignore: tuple = ()) -> dict:
+    """Validate ``values`` against ``schema``; fill defaults. ``prefix`` is the key path."""
+    values = {} if values is None else values
+    if not isinstance(values, Mapping):
+        raise ScenarioError(prefix, f"expected a table, got {values!r}")
+    out = {}
+    for k in values:
+        if k in ignore:
+            continue
+        if k not in schema:
+            allowed = ", ".join(sorted(schema)) or "no keys"
+            raise ScenarioError(_join(prefix, k), f"unknown key{_suggest(k, schema)}; allowed: {allowed}")
+    for name, f in schema.items():
+        key = _join(prefix, name)
+        if name in values:
+            out[name] = f.validate(values[name], key)
+        elif f.required:
+            raise ScenarioError(key, f"missing; expected {f.describe()}")
+        else:  # defaults are written as a user would write them ("5 ms") and parsed the same way
+            out[name] = None if f.default is None else f.validate(f.default, key)
+    return out
+
+
+def _join(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key

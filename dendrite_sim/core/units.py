@@ -1,0 +1,69 @@
+"""Physical quantities in scenarios.
+
+Scenario values with units are strings such as ``"5 ms"`` or ``"200 pA"``, parsed with
+`pint <https://pint.readthedocs.io>`_. Internally every quantity is a plain float in the
+fixed internal unit of its dimension:
+
+=============  ==========
+dimension      unit
+=============  ==========
+time           ms
+voltage        mV
+current        pA
+conductance    nS
+capacitance    pF
+frequency      Hz
+length         µm
+concentration  nM
+=============  ==========
+"""
+
+from __future__ import annotations
+
+import functools
+
+import pint
+
+from dendrite_sim.core.errors import ScenarioError
+
+INTERNAL_UNITS = {
+    "time": "ms",
+    "voltage": "mV",
+    "current": "pA",
+    "conductance": "nS",
+    "capacitance": "pF",
+    "frequency": "Hz",
+    "length": "um",
+    "concentration": "nM",
+}
+
+
+@functools.lru_cache(maxsize=1)
+def ureg() -> pint.UnitRegistry:
+    reg = pint.UnitRegistry()
+    reg.define("molar_concentration = mol / liter = M")  # nM, uM as concentration
+    return reg
+
+
+def parse_quantity(value, dimension: str, key: str) -> float:
+    """Parse ``value`` (a string with units) into a float in the internal unit of ``dimension``.
+
+    A bare number is refused for dimensional quantities: the unit must be explicit.
+    """
+    unit = INTERNAL_UNITS[dimension]
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ScenarioError(key, f"expected a {dimension} with units, e.g. \"1 {unit}\", got {value!r}")
+    if not isinstance(value, str):
+        raise ScenarioError(key, f"expected a {dimension} with units as a string, e.g. \"{value} {unit}\"")
+    try:
+        q = ureg().Quantity(value.strip())
+    except Exception:
+        raise ScenarioError(key, f"expected a {dimension} with units, e.g. \"1 {unit}\", could not parse {value!r}") from None
+    target = ureg().Unit(unit)
+    if not isinstance(q, pint.Quantity) or q.dimensionality != target.dimensionality:
+        got = "no units" if not isinstance(q, pint.Quantity) or q.dimensionless else f"{q.units:~}"
+        raise ScenarioError(key, f"expected a {dimension} (e.g. \"1 {unit}\"), got {value!r} ({got})")
+    mag = float(q.to(target).magnitude)
+    if mag != mag or mag in (float("inf"), float("-inf")):
+        raise ScenarioError(key, f"expected a finite {dimension}, got {value!r}")
+    return mag

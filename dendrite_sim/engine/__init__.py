@@ -1,0 +1,1 @@
+"""Substrates: the rate network and the spiking network."""

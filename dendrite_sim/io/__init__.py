@@ -1,0 +1,1 @@
+"""Scenario loading, run directories, provenance and exports."""
