@@ -5,3 +5,6 @@ from dendrite_sim.architectures import layered  # noqa: F401
 
 # objectives
 from dendrite_sim.objectives import cross_entropy, mse, reward  # noqa: F401
+
+# neuron models
+from dendrite_sim.neurons import lif  # noqa: F401

@@ -1,0 +1,76 @@
+"""The neuron-model contract: one definition that every backend uses.
+
+A model is a registered class (kind ``"neuron"``) that declares
+
+* ``state_vars``: names of its per-neuron state variables, e.g. ``("v_soma", "v_dend", ...)``;
+* ``channels``: synaptic input channels with their default decay time constants (ms), e.g.
+  ``{"soma_exc": 5.0, "soma_inh": 10.0}``. A channel is a per-neuron variable that decays as
+  exp(−dt/τ) every step and jumps by the synaptic weight when a spike arrives; the model decides
+  how it enters the dynamics (as a current in pA or as a conductance in nS);
+* ``compartments``: compartments that take injected current (pA), e.g. ``("soma", "dend")``; the
+  engine passes one *drive* value per compartment (bias + time-varying input + noise);
+* ``Params``: a NamedTuple of floats in internal units with the published defaults;
+* ``step(*state, *channels, *drives, p, dt) -> (*new_state, spiked)``: one Euler (or exact)
+  step, written **elementwise** with arithmetic, numpy ufuncs (``np.exp``) and :func:`select`
+  instead of ``if``. The same function runs vectorised on whole arrays (numpy backend) and on
+  scalars, one neuron at a time, inside the compiled Numba run loop (numba backend).
+* ``initial_state(n, p, rng) -> dict[name, array]``.
+
+Adding a model is one new file with one such class plus its tests; the engine needs no change.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, NamedTuple
+
+import numpy as np
+from numba.extending import overload
+
+from dendrite_sim.core.errors import ScenarioError
+from dendrite_sim.core.interfaces import Part
+
+
+def select(cond, a, b):
+    """Elementwise ``a if cond else b`` (numpy: ``np.where``; Numba: a scalar branch)."""
+    return np.where(cond, a, b)
+
+
+@overload(select, jit_options={"cache": True})
+def _select_scalar(cond, a, b):
+    def impl(cond, a, b):
+        return a if cond else b
+
+    return impl
+
+
+class NeuronModel(Part):
+    """Base of all neuron models. Subclasses set the class attributes documented above."""
+
+    state_vars: ClassVar[tuple[str, ...]] = ()
+    channels: ClassVar[dict[str, float]] = {}
+    compartments: ClassVar[tuple[str, ...]] = ("soma",)
+    Params: ClassVar[type] = NamedTuple
+    spike_var: ClassVar[str] = "v_soma"   # the variable a raster or threshold refers to
+
+    @staticmethod
+    def step(*args):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @classmethod
+    def make_params(cls, overrides: dict | None = None, key: str = "params"):
+        """Defaults with ``overrides`` (internal-unit floats) applied; unknown names are errors."""
+        overrides = overrides or {}
+        fields = cls.Params._fields
+        for name in overrides:
+            if name not in fields:
+                import difflib
+
+                close = difflib.get_close_matches(name, fields, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ScenarioError(f"{key}.{name}", f"unknown parameter of {cls.registered_name}{hint}; "
+                                    f"allowed: {', '.join(fields)}")
+        return cls.Params(**{**cls.Params()._asdict(), **{k: float(v) for k, v in overrides.items()}})
+
+    @classmethod
+    def initial_state(cls, n: int, p, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        raise NotImplementedError
