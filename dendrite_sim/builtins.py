@@ -8,3 +8,12 @@ from dendrite_sim.objectives import cross_entropy, mse, reward  # noqa: F401
 
 # neuron models
 from dendrite_sim.neurons import lif  # noqa: F401
+
+# learning rules
+from dendrite_sim.rules import (  # noqa: F401
+    backprop,
+    direct_feedback_alignment,
+    feedback_alignment,
+    node_perturbation,
+    weight_perturbation,
+)

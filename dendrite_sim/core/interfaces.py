@@ -146,6 +146,9 @@ class LearningRule(Part, ABC):
                rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per layer ``(dW, db)``, the rule's descent direction for this batch."""
 
+    def after_step(self, net, lr: float) -> None:
+        """Called after the trainer applied the update (e.g. to train a feedback pathway)."""
+
     def local_factors(self, state: Any) -> LocalFactors:  # pragma: no cover - spiking substrate
         raise NotImplementedError(f"rule {self.registered_name!r} has no spiking form yet")
 

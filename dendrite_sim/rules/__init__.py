@@ -1,0 +1,1 @@
+"""Learning rules. Each proposes, per layer, an estimate of the descent direction −∇L."""
