@@ -17,3 +17,6 @@ from dendrite_sim.rules import (  # noqa: F401
     node_perturbation,
     weight_perturbation,
 )
+
+# tasks
+from dendrite_sim.tasks import digits, gratings, mnist, teacher_student, xor  # noqa: F401
