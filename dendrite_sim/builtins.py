@@ -18,5 +18,11 @@ from dendrite_sim.rules import (  # noqa: F401
     weight_perturbation,
 )
 
+# experiments
+from dendrite_sim.experiments import rule_bias_variance  # noqa: F401
+
 # tasks
 from dendrite_sim.tasks import digits, gratings, mnist, teacher_student, xor  # noqa: F401
+
+# train experiment
+from dendrite_sim.experiments import train  # noqa: F401

@@ -1,0 +1,1 @@
+"""Analysis: gradient diagnostics, tuning, apical-change statistics."""
