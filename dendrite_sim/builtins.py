@@ -7,7 +7,7 @@ from dendrite_sim.architectures import layered  # noqa: F401
 from dendrite_sim.objectives import cross_entropy, mse, reward  # noqa: F401
 
 # neuron models
-from dendrite_sim.neurons import lif  # noqa: F401
+from dendrite_sim.neurons import adex, guerguiev, lif, naud_sprekeler, urbanczik_senn  # noqa: F401
 
 # learning rules
 from dendrite_sim.rules import (  # noqa: F401

@@ -15,6 +15,11 @@ A model is a registered class (kind ``"neuron"``) that declares
   instead of ``if``. The same function runs vectorised on whole arrays (numpy backend) and on
   scalars, one neuron at a time, inside the compiled Numba run loop (numba backend).
 * ``initial_state(n, p, rng) -> dict[name, array]``.
+* ``needs_uniform`` (default ``False``): models that spike stochastically (Poisson neurons such
+  as Urbanczik–Senn or Guerguiev et al.) set it to ``True``; the engine then passes one extra
+  positional argument just before ``p``: a uniform random number in [0, 1) per neuron per step,
+  ``step(*state, *channels, *drives, u, p, dt)``. The model draws nothing itself, so a run is
+  reproducible from the engine's seed and the same stream can be replayed in a test.
 
 Adding a model is one new file with one such class plus its tests; the engine needs no change.
 """
@@ -51,6 +56,7 @@ class NeuronModel(Part):
     compartments: ClassVar[tuple[str, ...]] = ("soma",)
     Params: ClassVar[type] = NamedTuple
     spike_var: ClassVar[str] = "v_soma"   # the variable a raster or threshold refers to
+    needs_uniform: ClassVar[bool] = False  # True: step takes a uniform [0, 1) number before p
 
     @staticmethod
     def step(*args):  # pragma: no cover - abstract

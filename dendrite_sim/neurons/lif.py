@@ -8,6 +8,11 @@ When v ≥ v_th: spike, v ← v_reset, clamped for t_ref.
 
 Integration: forward Euler on v (the scheme Brian2's ``euler`` uses), with the refractory
 countdown in ms. Synaptic channels decay exactly (engine).
+
+Refractoriness follows Brian2's ``refractory=t_ref``: t_ref is counted from the step that
+spiked, so v is clamped for round(t_ref/dt) − 1 further steps and the shortest inter-spike
+interval is t_ref. The countdown is decremented *before* it is tested and compared with half a
+step, so that rounding in ``t_ref − k·dt`` cannot add a step.
 """
 
 from __future__ import annotations
@@ -42,12 +47,13 @@ class LIF(NeuronModel):
 
     @staticmethod
     def step(v, ref, I_exc, I_inh, I_drive, p, dt):
-        active = ref <= 0.0
+        ref = ref - dt                  # refractory time left after this step
+        active = ref < 0.5 * dt
         dv = (-(v - p.E_L) + (p.tau_m / p.C_m) * (I_exc + I_inh + I_drive)) * (dt / p.tau_m)
         v_new = select(active, v + dv, v)
         spiked = v_new >= p.v_th
         v_new = select(spiked, p.v_reset, v_new)
-        ref_new = select(spiked, p.t_ref, ref - dt)
+        ref_new = select(spiked, p.t_ref, select(active, 0.0, ref))
         return v_new, ref_new, spiked
 
     @classmethod
@@ -66,13 +72,14 @@ class LIFCond(NeuronModel):
 
     @staticmethod
     def step(v, ref, g_exc, g_inh, I_drive, p, dt):
-        active = ref <= 0.0
+        ref = ref - dt                  # refractory time left after this step
+        active = ref < 0.5 * dt
         g_L = p.C_m / p.tau_m
         I = -g_L * (v - p.E_L) - g_exc * (v - p.E_exc) - g_inh * (v - p.E_inh) + I_drive
         v_new = select(active, v + I * (dt / p.C_m), v)
         spiked = v_new >= p.v_th
         v_new = select(spiked, p.v_reset, v_new)
-        ref_new = select(spiked, p.t_ref, ref - dt)
+        ref_new = select(spiked, p.t_ref, select(active, 0.0, ref))
         return v_new, ref_new, spiked
 
     @classmethod
