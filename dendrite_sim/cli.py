@@ -87,7 +87,19 @@ def cmd_run(args) -> int:
     results.write_config(out, sc.resolved)
     results.write_provenance(out, sc.seed, sc.path)
     t0 = time.perf_counter()
-    metrics = sc.experiment.run(sc.cfg, ctx)
+    try:
+        metrics = sc.experiment.run(sc.cfg, ctx)
+    except (ScenarioError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # a bug or a numerical failure: keep what was written, say where
+        import traceback
+
+        from dendrite_sim.io import atomic
+
+        atomic.write_text(out / "error.log", traceback.format_exc())
+        print(f"error: run: {type(exc).__name__}: {exc} (traceback in {out / 'error.log'}; "
+              "config.toml and provenance.json are kept)", file=sys.stderr)
+        return 1
     metrics = {"experiment": sc.resolved["scenario"]["experiment"], "seed": sc.seed,
                "wall_time_s": round(time.perf_counter() - t0, 3), **metrics}
     results.write_metrics(out, metrics)

@@ -16,4 +16,9 @@ class ScenarioError(ValueError):
         super().__init__(f"{key}: {expected}")
 
     def line(self) -> str:
-        return f"error: {self.key}: {self.expected}"
+        return f"error: {_printable(self.key) or '<empty key>'}: {_printable(self.expected)}"
+
+
+def _printable(text: str) -> str:
+    """Escape control characters so the message stays on one line."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(text))

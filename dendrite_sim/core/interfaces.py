@@ -18,8 +18,9 @@ cross-entropy and reward, identity for MSE). Arrays are batched along axis 0.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -163,8 +164,11 @@ class Experiment(Part, ABC):
 
     sections: ClassVar[dict[str, Any]] = {}
 
+    def validate(self, cfg: dict) -> None:
+        """Cross-section checks after each section was validated (raise ScenarioError)."""
+
     @abstractmethod
-    def run(self, cfg: dict, ctx: "RunContextLike") -> dict:
+    def run(self, cfg: dict, ctx: RunContextLike) -> dict:
         """Run the study; return metrics (JSON-serialisable)."""
 
 

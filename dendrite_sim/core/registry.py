@@ -20,8 +20,9 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from dendrite_sim.core.errors import ScenarioError
 from dendrite_sim.core.schema import _suggest, validate_section

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import difflib
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from dendrite_sim.core.errors import ScenarioError
 from dendrite_sim.core.units import INTERNAL_UNITS, parse_quantity
@@ -118,7 +119,7 @@ class Field:
         bad = ((self.lo is not None and (v < self.lo or (self.lo_open and v == self.lo))) or
                (self.hi is not None and (v > self.hi or (self.hi_open and v == self.hi))))
         if bad:
-            raise ScenarioError(key, f"expected a value{self._range_text().replace(' ', ' ', 1)}{unit}, got {v:g}{unit}")
+            raise ScenarioError(key, f"expected a value{self._range_text()}{unit}, got {v:g}{unit}")
         return v
 
 

@@ -58,7 +58,8 @@ def parse_quantity(value, dimension: str, key: str) -> float:
     try:
         q = ureg().Quantity(value.strip())
     except Exception:
-        raise ScenarioError(key, f"expected a {dimension} with units, e.g. \"1 {unit}\", could not parse {value!r}") from None
+        raise ScenarioError(key, f"expected a {dimension} with units, e.g. \"1 {unit}\", "
+                            f"could not parse {value!r}") from None
     target = ureg().Unit(unit)
     if not isinstance(q, pint.Quantity) or q.dimensionality != target.dimensionality:
         got = "no units" if not isinstance(q, pint.Quantity) or q.dimensionless else f"{q.units:~}"

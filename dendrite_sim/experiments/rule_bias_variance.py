@@ -9,8 +9,9 @@ metrics.json keys (stable):
 ``rules.<name>.{bias, bias_sd, bias_raw, variance, variance_sd, cosine, angle_deg,
 parallel_fraction, layers[], decomposition{...}, final_train_loss, angle_start_deg,
 angle_end_deg, after_training{bias, variance, cosine, angle_deg, ...}}`` (``after_training``: the
-same statistics on the first seed's network after the training run), ``widths.<name>.{width[], variance[]}``, ``curves.<name>.{step[],
-angle_hidden_deg[], train_loss[]}``, ``n_params``, ``seeds``.
+same statistics on the first seed's network after the training run),
+``widths.<name>.{width[], variance[]}``, ``curves.<name>.{step[], angle_hidden_deg[], train_loss[]}``,
+``n_params``, ``seeds``.
 Figure: ``rule_map.png``.
 """
 
@@ -57,17 +58,21 @@ class RuleBiasVariance(Experiment):
         },
     }
 
+    def validate(self, cfg):
+        names = [r.registered_name for r in cfg["rules"]]
+        if len(set(names)) != len(names):
+            raise ScenarioError("rules", "expected each rule once")
+        for k, v in cfg["training"]["learning_rate_scale"].items():
+            if k not in names:
+                raise ScenarioError(f"training.learning_rate_scale.{k}",
+                                    f"expected one of the rules: {', '.join(names)}")
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
+                raise ScenarioError(f"training.learning_rate_scale.{k}", f"expected a number > 0, got {v!r}")
+
     def run(self, cfg, ctx):
         task, arch, objective, rules = cfg["task"], cfg["architecture"], cfg["objective"], cfg["rules"]
         diag, train = cfg["diagnostics"], cfg["training"]
         names = [r.registered_name for r in rules]
-        if len(set(names)) != len(names):
-            raise ScenarioError("rules", "expected each rule once")
-        for k, v in train["learning_rate_scale"].items():
-            if k not in names:
-                raise ScenarioError(f"training.learning_rate_scale.{k}", f"expected one of the rules: {', '.join(names)}")
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
-                raise ScenarioError(f"training.learning_rate_scale.{k}", f"expected a number > 0, got {v!r}")
 
         # 1. estimator statistics over seeds
         per_seed = {n: [] for n in names}
@@ -105,8 +110,9 @@ class RuleBiasVariance(Experiment):
                     a2 = copy.copy(arch)
                     a2.hidden = [w] * len(arch.hidden)
                     net_w = a2.build(data0.n_in, data0.n_out, ctx.rng(f"width{w}"))
-                    rep = gd.estimator_report(rule, net_w, x0, y0, objective, ctx.rng(f"width{w}:{rule.registered_name}"),
-                                              draws=diag["draws"], batch_size=diag["batch_size"], n_batches=diag["n_batches"])
+                    rep = gd.estimator_report(
+                        rule, net_w, x0, y0, objective, ctx.rng(f"width{w}:{rule.registered_name}"),
+                        draws=diag["draws"], batch_size=diag["batch_size"], n_batches=diag["n_batches"])
                     vs.append(rep["variance"])
                 widths[rule.registered_name] = {"width": list(diag["widths"]), "variance": vs}
 

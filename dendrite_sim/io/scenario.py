@@ -17,10 +17,11 @@ Every problem is a :class:`ScenarioError` naming the key path.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from dendrite_sim.core import registry
 from dendrite_sim.core.errors import ScenarioError
@@ -123,8 +124,10 @@ def load(path: str | Path | None = None, data: dict | None = None, overrides=(),
             resolved[name] = {**{k: f.default for k, f in spec.items()
                                  if not f.required and f.default is not None},
                               **(value or {})}
+    experiment = exp_cls()
+    experiment.validate(cfg)
     return Scenario(path=str(path) if path else None, resolved=resolved, seed=sc["seed"],
-                    experiment=exp_cls(), cfg=cfg)
+                    experiment=experiment, cfg=cfg)
 
 
 def _deepcopy(d):
