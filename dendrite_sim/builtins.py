@@ -26,3 +26,6 @@ from dendrite_sim.tasks import digits, gratings, mnist, teacher_student, xor  # 
 
 # train experiment
 from dendrite_sim.experiments import train  # noqa: F401
+
+# calcium indicators (imaging)
+from dendrite_sim.imaging import indicators  # noqa: F401
