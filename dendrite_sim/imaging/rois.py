@@ -104,13 +104,16 @@ def make_rois(n_neurons: int, rng: np.random.Generator, g: RoiGeometry | None = 
     px = g.fov / g.pixels
     r = g.soma_radius / px
     lo, hi = r + 1, g.pixels - r - 2
-    centres: list[tuple[float, float]] = []
-    for _ in range(n_neurons):
-        for _attempt in range(200):
-            c = rng.uniform(lo, hi, size=2)
-            if all((c[0] - a) ** 2 + (c[1] - b) ** 2 > (2.2 * r) ** 2 for a, b in centres):
-                break
-        centres.append((float(c[0]), float(c[1])))
+    placed = np.zeros((n_neurons, 2))
+    for i in range(n_neurons):           # rejection sampling; when crowded, the farthest candidate
+        cand = rng.uniform(lo, hi, size=(64, 2))
+        if i:
+            d2 = ((cand[:, None, :] - placed[None, :i, :]) ** 2).sum(-1).min(axis=1)
+            ok = np.flatnonzero(d2 > (2.2 * r) ** 2)
+            placed[i] = cand[ok[0]] if ok.size else cand[np.argmax(d2)]
+        else:
+            placed[i] = cand[0]
+    centres = [(float(a), float(b)) for a, b in placed]
     cell, comp, depth, xs, ys, gain = [], [], [], [], [], []
     m_roi, m_x, m_y = [], [], []
 
