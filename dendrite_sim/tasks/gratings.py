@@ -58,14 +58,14 @@ class Gratings(Task):
                                   lo=0, hi=1, hi_open=True),
         "contrast_min": Field("float", 0.5, "lowest grating amplitude", lo=0),
         "contrast_max": Field("float", 1.0, "highest grating amplitude", lo=0),
-        "noise": Field("float", 0.5, "s.d. of the Gaussian pixel noise", lo=0),
+        "noise": Field("float", 1.0, "s.d. of the Gaussian pixel noise", lo=0),
         "n_train": Field("int", 2000, "training images", lo=2),
         "n_test": Field("int", 1000, "test images", lo=2),
     }
 
     def __init__(self, size=16, orientations=(45.0, 135.0), orientation_jitter=5.0,
                  spatial_frequency=0.15, frequency_jitter=0.2, contrast_min=0.5, contrast_max=1.0,
-                 noise=0.5, n_train=2000, n_test=1000):
+                 noise=1.0, n_train=2000, n_test=1000):
         if contrast_max < contrast_min:
             raise ScenarioError("task.contrast_max",
                                 f"expected a value >= contrast_min ({contrast_min:g}), got {contrast_max:g}")

@@ -1,0 +1,1 @@
+"""Experiments: what a scenario runs (``[scenario] experiment = "..."``)."""
