@@ -53,9 +53,9 @@ class Connectivity:
         self.indptr = np.ascontiguousarray(self.indptr, dtype=PTR)
         self.indices = np.ascontiguousarray(self.indices, dtype=INDEX)
         nnz = self.indices.size
-        self.weights = np.ascontiguousarray(np.broadcast_to(np.asarray(self.weights, dtype=np.float64),
-                                                            (nnz,)))
-        self.delays = np.ascontiguousarray(np.broadcast_to(np.asarray(self.delays, dtype=DELAY), (nnz,)))
+        # own, writeable, contiguous copies (weights change under plasticity)
+        self.weights = np.array(np.broadcast_to(np.asarray(self.weights, dtype=np.float64), (nnz,)))
+        self.delays = np.array(np.broadcast_to(np.asarray(self.delays, dtype=DELAY), (nnz,)))
         if self.indptr.shape != (self.n_pre + 1,) or self.indptr[0] != 0 or self.indptr[-1] != nnz:
             raise ValueError("indptr must have n_pre + 1 entries from 0 to nnz")
         if nnz and (self.indices.min() < 0 or self.indices.max() >= self.n_post):

@@ -1,0 +1,678 @@
+"""Spiking network: populations, projections, inputs, monitors; time-stepped simulation.
+
+Python API::
+
+    net = Network(dt=0.1, seed=1, backend="numba")          # or backend="numpy" (reference)
+    pyr = net.population("pyr", 4000, "naud_sprekeler", params={...}, init={...})
+    net.projection("pyr", "pyr", "soma_exc", "fixed_probability", p=0.02, autapses=False,
+                   weight=5.0, delay=0.1, stp="payeur_std")
+    net.poisson_input("pyr", "soma_exc", n_sources=100, rate=5.0, weight=100.0)
+    net.current("pyr", "soma", bias=210.0)                  # or array=..., array_dt=...
+    spikes = net.spike_monitor("pyr")                       # spikes, events, bursts
+    trace = net.state_monitor("pyr", ["v_soma", "v_dend"], neurons=[0, 1], every=1.0)
+    net.run(1000.0)                                         # repeatable; state is kept
+    spikes.t, spikes.i, spikes.burst_t, trace["v_dend"], net["pyr"].burst_prob
+
+Units are the internal ones (ms, mV, pA, nS, Hz). Weights are in the unit of the target
+channel: pA for current channels, nS for conductance channels (the model decides).
+
+Semantics of one time step n (t = n·dt), identical on both backends:
+
+1. **arrivals** — every channel with incoming projections adds its ring-buffer slot n mod L
+   (spikes sent d steps ago with delay d) and clears it; every Poisson input adds
+   ``weight · k`` with k ~ Poisson(n_sources · rate · dt), one count per neuron per step from
+   the counter-based generator (:mod:`dendrite_sim.engine.random`);
+2. **drives** — per compartment: bias + time-varying arrays (sample ⌊n / (array_dt/dt)⌋, zero
+   after the array ends);
+3. **state monitors** record here (values at time t, as Brian2's StateMonitor does);
+4. **neuron update** — the model's ``step`` with the channels and drives (and one uniform per
+   neuron if ``needs_uniform``); spike generators and Poisson groups emit their spikes;
+5. **channel decay** — every channel ← channel · exp(−dt/τ) (exact);
+6. **bookkeeping** — spike counts, events/bursts and running rates (:mod:`.bursts`), spike
+   monitors;
+7. **propagation** — for each spiking presynaptic neuron j of each projection: short-term
+   plasticity (u, x of neuron j relaxed exactly over the time since its last spike, then the
+   release u⁻x⁻ or u⁺x⁻ of the variant) and for every synapse k of CSR row j:
+   ring[(n + delay_k) mod L, post_k] += w_k · release. With delay = 1 step (the default) a
+   spike takes effect on the next step, as in Brian2 with zero synaptic delay.
+
+A synaptic input of weight w arriving at step m therefore contributes w·exp(−(n − m)·dt/τ) to
+the channel seen by the neuron update at step n ≥ m (exponential current or conductance).
+
+Reproducibility: every random draw (initial states, connectivity: numpy Generators from
+:func:`dendrite_sim.core.rng.stream`; Poisson inputs and stochastic neurons: counter-based
+streams) derives from ``seed`` and the object's name, so the same seed gives bit-identical
+results on repeated runs, and the numpy and numba backends give the same spikes.
+
+The fused numba loop is generated per network structure by :mod:`.codegen`; the numpy backend
+(:mod:`.numpy_backend`) is the readable reference of the same steps. Plasticity hooks
+(:mod:`.learning`) run between chunks of ``every`` steps.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from dendrite_sim.core import registry
+from dendrite_sim.core import rng as rngmod
+from dendrite_sim.core.errors import ScenarioError
+from dendrite_sim.engine import bursts as B
+from dendrite_sim.engine import random as R
+from dendrite_sim.engine.monitors import SpikeMonitor, StateMonitor
+from dendrite_sim.synapses import connectivity as C
+from dendrite_sim.synapses import stp as stpmod
+
+BACKENDS = ("numba", "numpy")
+
+
+# --------------------------------------------------------------------------- records
+@dataclass(eq=False)
+class Population:
+    """One population's parameters and state (structure of arrays).
+
+    ``kind``: ``"model"`` (a registered neuron model), ``"poisson"`` (independent Poisson
+    spike sources) or ``"spikes"`` (a spike generator replaying given spike times).
+    """
+
+    name: str
+    n: int
+    kind: str
+    index: int
+    model: Any = None
+    params: Any = None
+    state: dict = field(default_factory=dict)        # state variable → (n,) float64
+    channels: dict = field(default_factory=dict)     # channel → (n,) float64
+    tau: dict = field(default_factory=dict)          # channel → τ (ms)
+    decay: dict = field(default_factory=dict)        # channel → exp(−dt/τ)
+    bias: dict = field(default_factory=dict)         # compartment → (n,) pA
+    drives: dict = field(default_factory=dict)       # compartment → (n,) pA, this step's drive
+    rings: dict = field(default_factory=dict)        # channel → (L, n) delay ring buffer
+    uniform_key: Any = None                          # stream for needs_uniform models
+    # generators
+    spike_prob: np.ndarray | None = None             # poisson: rate·dt per neuron
+    gen_key: Any = None
+    sched_steps: np.ndarray | None = None            # spikes: sorted (step, index)
+    sched_idx: np.ndarray | None = None
+    sched_ptr: np.ndarray | None = None              # (1,) int64
+    # every population
+    spiked: np.ndarray | None = None                 # (n,) bool, this step
+    spike_idx: np.ndarray | None = None              # (n,) int64, this step's spikes (ascending)
+    n_spiked: np.ndarray | None = None               # (1,) int64
+    spike_count: np.ndarray | None = None            # (n,) int64, since the start
+    # events and bursts (see bursts.py)
+    track_bursts: bool = True
+    burst_window: int = 160                          # steps
+    rate_decay: float = 1.0
+    rate_inc: float = 0.0
+    last_step: np.ndarray | None = None
+    n_in_event: np.ndarray | None = None
+    spike_rate: np.ndarray | None = None             # Hz, exponential window tau_avg
+    event_rate: np.ndarray | None = None
+    burst_rate: np.ndarray | None = None
+    event_count: np.ndarray | None = None
+    burst_count: np.ndarray | None = None
+
+    @property
+    def is_model(self) -> bool:
+        return self.kind == "model"
+
+    @property
+    def burst_prob(self) -> np.ndarray:
+        """Running burst probability P̄ = r_B / r_E per neuron (0 where r_E = 0)."""
+        return B.burst_probability(self.burst_rate, self.event_rate)
+
+    def variable(self, name: str) -> np.ndarray:
+        """Current values of a state variable, channel, drive (``I_<compartment>``) or rate."""
+        if name in self.state:
+            return self.state[name]
+        if name in self.channels:
+            return self.channels[name]
+        if name.startswith("I_") and name[2:] in self.drives:
+            return self.drives[name[2:]]
+        if name == "burst_prob":
+            return self.burst_prob
+        if name in ("spike_rate", "event_rate", "burst_rate"):
+            return getattr(self, name)
+        raise KeyError(name)
+
+    def variable_names(self) -> list[str]:
+        names = [*self.state, *self.channels, *(f"I_{c}" for c in self.drives)]
+        if self.track_bursts:
+            names += ["spike_rate", "event_rate", "burst_rate", "burst_prob"]
+        return names
+
+
+@dataclass(eq=False)
+class Projection:
+    name: str
+    pre: Population
+    post: Population
+    channel: str
+    conn: C.Connectivity
+    stp: stpmod.STPParams | None = None
+    stp_u: np.ndarray | None = None          # per presynaptic neuron
+    stp_x: np.ndarray | None = None
+    stp_last: np.ndarray | None = None       # step of the last presynaptic spike
+
+
+@dataclass(eq=False)
+class PoissonInput:
+    name: str
+    pop: Population
+    channel: str
+    n_sources: int
+    rate: float
+    weight: float
+    cdf: np.ndarray
+    key: Any
+
+
+@dataclass(eq=False)
+class ArrayInput:
+    name: str
+    pop: Population
+    compartment: str
+    values: np.ndarray          # (T,) shared or (T, n) per neuron
+    ratio: int                  # steps per sample
+
+    @property
+    def per_neuron(self) -> bool:
+        return self.values.ndim == 2
+
+
+@dataclass(eq=False)
+class Plasticity:
+    projection: Projection
+    rule: Any
+    eta: float
+    every: int                  # steps
+    modulator: Any
+    w_min: float
+    w_max: float
+    updates: int = 0
+
+
+# --------------------------------------------------------------------------- network
+class Network:
+    """A spiking network (see the module docstring)."""
+
+    def __init__(self, dt: float = 0.1, seed: int = 0, backend: str = "numba", fastmath: bool = False,
+                 max_monitor_bytes: float = 2 * 1024**3):
+        if not (isinstance(dt, (int, float)) and 0 < dt <= 10):
+            raise ScenarioError("dt", f"expected a time step in (0, 10] ms, got {dt!r}")
+        if backend not in BACKENDS:
+            raise ScenarioError("backend", f"expected one of {', '.join(BACKENDS)}, got {backend!r}")
+        self.dt = float(dt)
+        self.seed = int(seed)
+        self.backend = backend
+        self.fastmath = bool(fastmath)
+        self.max_monitor_bytes = float(max_monitor_bytes)
+        self.step = 0
+        self.pops: dict[str, Population] = {}
+        self.projections: list[Projection] = []
+        self.poisson_inputs: list[PoissonInput] = []
+        self.array_inputs: list[ArrayInput] = []
+        self.spike_monitors: list[SpikeMonitor] = []
+        self.state_monitors: list[StateMonitor] = []
+        self.plasticity: list[Plasticity] = []
+        self._names: set[str] = set()
+        self._backend_obj = None
+        self._structure_version = 0
+        self.timings: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def t(self) -> float:
+        """Current time in ms (steps simulated × dt)."""
+        return self.step * self.dt
+
+    def __getitem__(self, name: str) -> Population:
+        return self.pops[name]
+
+    def _rng(self, name: str) -> np.random.Generator:
+        return rngmod.stream(self.seed, name)
+
+    def _unique(self, name: str, key: str) -> str:
+        if not isinstance(name, str) or not name:
+            raise ScenarioError(key, f"expected a non-empty name, got {name!r}")
+        if name in self._names:
+            raise ScenarioError(key, f"the name {name!r} is already used in this network")
+        self._names.add(name)
+        return name
+
+    def _changed(self):
+        self._structure_version += 1
+
+    def _pop(self, name, key: str) -> Population:
+        if isinstance(name, Population):
+            return name
+        if name not in self.pops:
+            raise ScenarioError(key, f"unknown population {name!r}; populations: {', '.join(self.pops) or 'none'}")
+        return self.pops[name]
+
+    def _steps(self, ms: float, key: str, minimum: int = 0) -> int:
+        n = int(round(ms / self.dt))
+        if abs(n * self.dt - ms) > 1e-6 * max(1.0, abs(ms)) or n < minimum:
+            raise ScenarioError(key, f"expected a multiple of dt = {self.dt:g} ms of at least "
+                                f"{minimum * self.dt:g} ms, got {ms:g} ms")
+        return n
+
+    def _new_pop(self, name, n, kind, key) -> Population:
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ScenarioError(f"{key}.n", f"expected a positive number of neurons, got {n!r}")
+        pop = Population(name=self._unique(name, f"{key}.name"), n=int(n), kind=kind, index=len(self.pops))
+        pop.spiked = np.zeros(pop.n, dtype=np.bool_)
+        pop.spike_idx = np.zeros(pop.n, dtype=np.int64)
+        pop.n_spiked = np.zeros(1, dtype=np.int64)
+        pop.spike_count = np.zeros(pop.n, dtype=np.int64)
+        self.pops[name] = pop
+        self._changed()
+        return pop
+
+    def _init_bursts(self, pop: Population, track: bool, window_ms: float, tau_avg_ms: float, key: str):
+        if not (window_ms > 0):
+            raise ScenarioError(f"{key}.burst_window", f"expected a positive time, got {window_ms!r}")
+        if not (tau_avg_ms > 0):
+            raise ScenarioError(f"{key}.tau_avg", f"expected a positive time, got {tau_avg_ms!r}")
+        pop.track_bursts = bool(track)
+        pop.burst_window = B.window_steps(window_ms, self.dt)
+        pop.rate_decay, pop.rate_inc = B.rate_decay(tau_avg_ms, self.dt)
+        pop.last_step = np.full(pop.n, B.NEVER, dtype=np.int64)
+        pop.n_in_event = np.zeros(pop.n, dtype=np.int64)
+        for name in ("spike_rate", "event_rate", "burst_rate"):
+            setattr(pop, name, np.zeros(pop.n))
+        pop.event_count = np.zeros(pop.n, dtype=np.int64)
+        pop.burst_count = np.zeros(pop.n, dtype=np.int64)
+
+    # ------------------------------------------------------------------ populations
+    def population(self, name: str, n: int, model, params: dict | None = None, init: dict | None = None,
+                   tau: dict | None = None, bursts: bool = True, burst_window: float = 16.0,
+                   tau_avg: float = 1000.0) -> Population:
+        """Add ``n`` neurons of a registered ``model`` (name or class).
+
+        ``params``: overrides of the model's published defaults (internal units);
+        ``init``: state variable → scalar or (n,) array replacing the model's initial state;
+        ``tau``: channel → decay time constant (ms) replacing the model's default;
+        ``bursts``: track events/bursts and running rates (window ``burst_window`` ms,
+        exponential average ``tau_avg`` ms).
+        """
+        key = f"populations.{name}"
+        cls = registry.get("neuron", model, f"{key}.model") if isinstance(model, str) else model
+        pop = self._new_pop(name, n, "model", key)
+        pop.model = cls
+        pop.params = cls.make_params(params or {}, key=f"{key}.params")
+        state = cls.initial_state(pop.n, pop.params, self._rng(f"init/{name}"))
+        for var in cls.state_vars:
+            pop.state[var] = np.array(np.broadcast_to(np.asarray(state[var], dtype=np.float64), (pop.n,)))
+        for var, value in (init or {}).items():
+            if var not in pop.state:
+                raise ScenarioError(f"{key}.init.{var}", f"unknown state variable of {cls.registered_name}; "
+                                    f"expected one of {', '.join(cls.state_vars)}")
+            pop.state[var][:] = self._per_neuron(value, pop.n, f"{key}.init.{var}")
+        taus = dict(cls.channels)
+        for ch, value in (tau or {}).items():
+            if ch not in taus:
+                raise ScenarioError(f"{key}.tau.{ch}", f"unknown channel; expected one of {', '.join(taus)}")
+            if not (isinstance(value, (int, float)) and value > 0):
+                raise ScenarioError(f"{key}.tau.{ch}", f"expected a positive time constant, got {value!r}")
+            taus[ch] = float(value)
+        for ch, t in taus.items():
+            pop.channels[ch] = np.zeros(pop.n)
+            pop.tau[ch] = t
+            pop.decay[ch] = math.exp(-self.dt / t)
+        for comp in cls.compartments:
+            pop.bias[comp] = np.zeros(pop.n)
+            pop.drives[comp] = np.zeros(pop.n)
+        if getattr(cls, "needs_uniform", False):
+            pop.uniform_key = R.stream_key(self.seed, f"uniform/{name}")
+        self._init_bursts(pop, bursts, burst_window, tau_avg, key)
+        return pop
+
+    def poisson_group(self, name: str, n: int, rate, bursts: bool = False) -> Population:
+        """``n`` independent Poisson spike sources at ``rate`` Hz (scalar or per neuron).
+
+        Each step a source spikes with probability rate·dt (one counter-based uniform per
+        source per step, as Brian2's PoissonGroup).
+        """
+        key = f"populations.{name}"
+        pop = self._new_pop(name, n, "poisson", key)
+        rate = self._per_neuron(rate, pop.n, f"{key}.rate")
+        if np.any(rate < 0) or np.any(rate * self.dt / 1000.0 > 1.0):
+            raise ScenarioError(f"{key}.rate", f"expected rates in [0, {1000.0 / self.dt:g}] Hz")
+        pop.spike_prob = rate * (self.dt / 1000.0)
+        pop.gen_key = R.stream_key(self.seed, f"poisson_group/{name}")
+        self._init_bursts(pop, bursts, 16.0, 1000.0, key)
+        return pop
+
+    def spike_generator(self, name: str, n: int, times, indices, bursts: bool = False) -> Population:
+        """``n`` sources that emit the given spikes: ``times`` (ms), ``indices`` (source).
+
+        Times are rounded to the nearest step; a source may spike at most once per step.
+        """
+        key = f"populations.{name}"
+        times = np.asarray(times, dtype=np.float64).ravel()
+        indices = np.asarray(indices).ravel()
+        if times.shape != indices.shape:
+            raise ScenarioError(f"{key}.indices", f"expected one index per spike time ({times.size}), "
+                                f"got {indices.size}")
+        pop = self._new_pop(name, n, "spikes", key)
+        if indices.size and (not np.issubdtype(indices.dtype, np.integer) or indices.min() < 0
+                             or indices.max() >= pop.n):
+            raise ScenarioError(f"{key}.indices", f"expected integer indices in [0, {pop.n})")
+        if times.size and (not np.all(np.isfinite(times)) or times.min() < 0):
+            raise ScenarioError(f"{key}.times", "expected finite spike times >= 0 ms")
+        steps = np.rint(times / self.dt).astype(np.int64)
+        order = np.lexsort((indices, steps))
+        steps, idx = steps[order], indices[order].astype(np.int64)
+        if np.any((np.diff(steps) == 0) & (np.diff(idx) == 0)):
+            raise ScenarioError(f"{key}.times", f"a source spikes twice in one step of {self.dt:g} ms")
+        pop.sched_steps, pop.sched_idx = steps, idx
+        pop.sched_ptr = np.zeros(1, dtype=np.int64)
+        self._init_bursts(pop, bursts, 16.0, 1000.0, key)
+        return pop
+
+    @staticmethod
+    def _per_neuron(value, n, key) -> np.ndarray:
+        a = np.asarray(value, dtype=np.float64)
+        if a.ndim == 0:
+            a = np.full(n, float(a))
+        if a.shape != (n,) or not np.all(np.isfinite(a)):
+            raise ScenarioError(key, f"expected a number or {n} finite numbers, got shape {a.shape}")
+        return a
+
+    # ------------------------------------------------------------------ projections
+    def projection(self, pre, post, channel: str, connectivity="all_to_all", weight=1.0, delay=None,
+                   stp=None, name: str | None = None, **conn_kwargs) -> Projection:
+        """Connect population ``pre`` to ``channel`` of population ``post``.
+
+        ``connectivity``: a :class:`~dendrite_sim.synapses.connectivity.Connectivity` or a
+        builder name (``all_to_all``, ``fixed_probability`` with ``p``, ``fixed_indegree``
+        with ``k``, ``pairs`` with ``pre_idx``/``post_idx``; ``autapses`` where relevant).
+        ``weight``: scalar or per-synapse array (CSR order); ``delay``: ms (scalar or
+        per-synapse array), at least one step (default: one step). ``stp``: None, a preset
+        name, an :class:`~dendrite_sim.synapses.stp.STPParams`, or a dict
+        ``{"preset": ..., **overrides}`` / ``{U, tau_D, tau_F, f, variant}``.
+        """
+        pre_p = self._pop(pre, "projections.pre")
+        post_p = self._pop(post, "projections.post")
+        name = self._unique(name or f"{pre_p.name}->{post_p.name}:{channel}", "projections.name")
+        key = f"projections.{name}"
+        if not post_p.is_model:
+            raise ScenarioError(f"{key}.post", f"population {post_p.name!r} is a spike source; it has no channels")
+        if channel not in post_p.channels:
+            raise ScenarioError(f"{key}.channel", f"expected a channel of {post_p.model.registered_name}: "
+                                f"{', '.join(post_p.channels)}; got {channel!r}")
+        if isinstance(connectivity, C.Connectivity):
+            conn = connectivity
+            if (conn.n_pre, conn.n_post) != (pre_p.n, post_p.n):
+                raise ScenarioError(f"{key}.connectivity", f"expected a {pre_p.n} × {post_p.n} "
+                                    f"connectivity, got {conn.n_pre} × {conn.n_post}")
+            conn = conn.with_values()
+        else:
+            conn = self._build_conn(connectivity, pre_p, post_p, conn_kwargs, key, name)
+        w = np.asarray(weight, dtype=np.float64)
+        if w.ndim and w.shape != (conn.nnz,) or not np.all(np.isfinite(w)):
+            raise ScenarioError(f"{key}.weight", f"expected a finite number or {conn.nnz} numbers (one per synapse)")
+        conn.weights = np.array(np.broadcast_to(w, (conn.nnz,)), dtype=np.float64)
+        d_ms = self.dt if delay is None else delay
+        d = np.asarray(d_ms, dtype=np.float64)
+        if d.ndim and d.shape != (conn.nnz,):
+            raise ScenarioError(f"{key}.delay", f"expected a time or {conn.nnz} times (one per synapse)")
+        steps = np.rint(d / self.dt)
+        if np.any(steps < 1) or np.any(np.abs(steps * self.dt - d) > 1e-6 * np.maximum(1.0, d)):
+            raise ScenarioError(f"{key}.delay", f"expected delays that are multiples of dt = {self.dt:g} ms "
+                                f"and at least one step; got {d_ms}")
+        conn.delays = np.array(np.broadcast_to(steps.astype(C.DELAY), (conn.nnz,)))
+        proj = Projection(name=name, pre=pre_p, post=post_p, channel=channel, conn=conn)
+        if stp is not None:
+            proj.stp = self._stp_params(stp, f"{key}.stp")
+            u, x = stpmod.initial_state(pre_p.n, proj.stp)
+            proj.stp_u, proj.stp_x = u, x
+            proj.stp_last = np.full(pre_p.n, B.NEVER, dtype=np.int64)
+        self.projections.append(proj)
+        self._changed()
+        return proj
+
+    _CONN_OPTIONS = {"all_to_all": ("autapses",), "fixed_probability": ("p", "autapses"),
+                     "fixed_indegree": ("k", "autapses"), "pairs": ("pre_idx", "post_idx")}
+
+    def _build_conn(self, kind, pre, post, kw, key, name) -> C.Connectivity:
+        if kind not in self._CONN_OPTIONS:
+            raise ScenarioError(f"{key}.connectivity", f"expected one of {', '.join(self._CONN_OPTIONS)}, "
+                                f"got {kind!r}")
+        allowed = self._CONN_OPTIONS[kind]
+        for opt in kw:
+            if opt not in allowed:
+                raise ScenarioError(f"{key}.{opt}", f"unknown option of {kind} connectivity; "
+                                    f"allowed: {', '.join(allowed)}")
+        required = {"fixed_probability": ("p",), "fixed_indegree": ("k",),
+                    "pairs": ("pre_idx", "post_idx")}.get(kind, ())
+        for opt in required:
+            if opt not in kw:
+                raise ScenarioError(f"{key}.{opt}", f"missing; {kind} connectivity needs {', '.join(required)}")
+        rng = self._rng(f"connectivity/{name}")
+        autapses = kw.get("autapses", True)
+        try:
+            if kind == "all_to_all":
+                return C.all_to_all(pre.n, post.n, autapses=autapses)
+            if kind == "fixed_probability":
+                return C.fixed_probability(pre.n, post.n, kw["p"], rng, autapses=autapses)
+            if kind == "fixed_indegree":
+                return C.fixed_indegree(pre.n, post.n, kw["k"], rng, autapses=autapses)
+            return C.pairs(pre.n, post.n, kw["pre_idx"], kw["post_idx"])
+        except ScenarioError as e:
+            raise ScenarioError(f"{key}.{e.key}", e.expected) from None
+
+    @staticmethod
+    def _stp_params(stp, key) -> stpmod.STPParams:
+        if isinstance(stp, stpmod.STPParams):
+            return stpmod.make_params(stp, key=key)
+        if isinstance(stp, str):
+            return stpmod.preset(stp, key=key)
+        if isinstance(stp, dict):
+            stp = dict(stp)
+            if "preset" in stp:
+                return stpmod.preset(stp.pop("preset"), key=key, **stp)
+            return stpmod.make_params(key=key, **stp)
+        raise ScenarioError(key, f"expected a preset name ({', '.join(stpmod.PRESETS)}) or a table, got {stp!r}")
+
+    # ------------------------------------------------------------------ inputs
+    def poisson_input(self, pop, channel: str, n_sources: int, rate: float, weight: float,
+                      name: str | None = None) -> PoissonInput:
+        """Independent Poisson drive per neuron: ``n_sources`` inputs at ``rate`` Hz, each
+        spike adding ``weight`` to ``channel``; drawn as one Poisson(n_sources·rate·dt) count
+        per neuron per step."""
+        p = self._pop(pop, "inputs.target")
+        name = self._unique(name or f"poisson:{p.name}:{channel}", "inputs.name")
+        key = f"inputs.{name}"
+        if not p.is_model or channel not in p.channels:
+            raise ScenarioError(f"{key}.channel", f"expected a channel of population {p.name!r}: "
+                                f"{', '.join(p.channels) or 'none (spike source)'}; got {channel!r}")
+        if isinstance(n_sources, bool) or not isinstance(n_sources, (int, np.integer)) or n_sources < 0:
+            raise ScenarioError(f"{key}.n_sources", f"expected a non-negative integer, got {n_sources!r}")
+        if not (isinstance(rate, (int, float)) and rate >= 0):
+            raise ScenarioError(f"{key}.rate", f"expected a rate >= 0 Hz, got {rate!r}")
+        lam = n_sources * rate * self.dt / 1000.0
+        if lam > R.MAX_LAMBDA:
+            raise ScenarioError(f"{key}.rate", f"n_sources · rate · dt = {lam:g} spikes per step; "
+                                f"at most {R.MAX_LAMBDA:g}")
+        inp = PoissonInput(name=name, pop=p, channel=channel, n_sources=int(n_sources), rate=float(rate),
+                           weight=float(weight), cdf=R.poisson_cdf(lam), key=R.stream_key(self.seed, f"poisson/{name}"))
+        self.poisson_inputs.append(inp)
+        self._changed()
+        return inp
+
+    def current(self, pop, compartment: str = "soma", bias=0.0, array=None, array_dt: float | None = None,
+                name: str | None = None):
+        """Inject current (pA) into ``compartment``: a constant ``bias`` (scalar or per neuron)
+        and/or a time-varying ``array`` of shape (T,) (same for all neurons) or (T, n), one
+        sample per ``array_dt`` ms (a multiple of dt) from t = 0, zero after its end."""
+        p = self._pop(pop, "inputs.target")
+        key = f"inputs.{name or 'current'}"
+        if not p.is_model or compartment not in p.bias:
+            raise ScenarioError(f"{key}.compartment", f"expected a compartment of population {p.name!r}: "
+                                f"{', '.join(p.bias) or 'none (spike source)'}; got {compartment!r}")
+        p.bias[compartment] += self._per_neuron(bias, p.n, f"{key}.bias")
+        if array is None:
+            return None
+        values = np.ascontiguousarray(array, dtype=np.float64)
+        bad_shape = values.ndim not in (1, 2) or (values.ndim == 2 and values.shape[1] != p.n)
+        if bad_shape or not np.all(np.isfinite(values)):
+            raise ScenarioError(f"{key}.array", f"expected finite values of shape (T,) or (T, {p.n}), "
+                                f"got {values.shape}")
+        ratio = self._steps(self.dt if array_dt is None else array_dt, f"{key}.array_dt", minimum=1)
+        inp = ArrayInput(name=self._unique(name or f"array:{p.name}:{compartment}:{len(self.array_inputs)}",
+                                           "inputs.name"), pop=p, compartment=compartment, values=values, ratio=ratio)
+        self.array_inputs.append(inp)
+        self._changed()
+        return inp
+
+    # ------------------------------------------------------------------ monitors
+    def spike_monitor(self, pop, neurons=None, events: bool = True, bursts: bool = True,
+                      max_spikes: int = 50_000_000) -> SpikeMonitor:
+        """Record spikes (and events and bursts, where tracked) of ``neurons`` (default all).
+
+        Buffers grow as needed up to ``max_spikes`` records each (12 bytes per record); beyond
+        that recording stops and the monitor reports ``truncated``.
+        """
+        p = self._pop(pop, "monitors.spikes")
+        mask = np.zeros(p.n, dtype=np.bool_)
+        if neurons is None:
+            mask[:] = True
+        else:
+            mask[self._indices(neurons, p, "monitors.neurons")] = True
+        mon = SpikeMonitor(p, mask, events and p.track_bursts, bursts and p.track_bursts, int(max_spikes),
+                           self.dt)
+        self.spike_monitors.append(mon)
+        self._changed()
+        return mon
+
+    def state_monitor(self, pop, variables, neurons=None, every: float | None = None) -> StateMonitor:
+        """Record ``variables`` (state variables, channels, drives ``I_<compartment>``,
+        ``spike_rate``/``event_rate``/``burst_rate``/``burst_prob``) of ``neurons`` every
+        ``every`` ms (default: every step). Values are those at the start of each recorded
+        step (after arrivals)."""
+        p = self._pop(pop, "monitors.state")
+        if isinstance(variables, str):
+            variables = [variables]
+        names = p.variable_names()
+        for v in variables:
+            if v not in names:
+                raise ScenarioError("monitors.state.variables", f"unknown variable {v!r} of population "
+                                    f"{p.name!r}; expected some of {', '.join(names)}")
+        idx = np.arange(p.n) if neurons is None else self._indices(neurons, p, "monitors.neurons")
+        every_steps = 1 if every is None else self._steps(every, "monitors.every", minimum=1)
+        mon = StateMonitor(p, list(variables), idx.astype(np.int64), every_steps, self.dt)
+        self.state_monitors.append(mon)
+        self._changed()
+        return mon
+
+    @staticmethod
+    def _indices(neurons, pop, key) -> np.ndarray:
+        idx = np.asarray(neurons).ravel()
+        if idx.size == 0 or not np.issubdtype(idx.dtype, np.integer) or idx.min() < 0 or idx.max() >= pop.n:
+            raise ScenarioError(key, f"expected neuron indices in [0, {pop.n}) of {pop.name!r}")
+        return np.unique(idx).astype(np.int64)
+
+    def memory_report(self, duration: float = 0.0) -> dict:
+        """Bytes held by each monitor now, and what state monitors need for ``duration`` more ms."""
+        out = {}
+        for m in self.spike_monitors:
+            out[m.label] = m.memory_bytes()
+        for m in self.state_monitors:
+            out[m.label] = m.memory_bytes() + m.bytes_for(self.step, self._steps_for(duration))
+        out["total"] = sum(out.values())
+        return out
+
+    def _steps_for(self, duration: float) -> int:
+        return int(round(duration / self.dt)) if duration else 0
+
+    # ------------------------------------------------------------------ learning
+    def plasticity_hook(self, projection, rule, eta: float = 1.0, every: float = 10.0, modulator=None,
+                        w_min: float = -np.inf, w_max: float = np.inf) -> Plasticity:
+        """Let ``rule`` (a :class:`~dendrite_sim.core.interfaces.LearningRule`) change the
+        weights of ``projection`` every ``every`` ms: see :mod:`dendrite_sim.engine.learning`."""
+        proj = projection if isinstance(projection, Projection) else self._projection(projection)
+        hook = Plasticity(proj, rule, float(eta), self._steps(every, "plasticity.every", minimum=1),
+                          modulator, float(w_min), float(w_max))
+        self.plasticity.append(hook)
+        return hook
+
+    def _projection(self, name) -> Projection:
+        for p in self.projections:
+            if p.name == name:
+                return p
+        raise ScenarioError("plasticity.projection", f"unknown projection {name!r}; projections: "
+                            f"{', '.join(p.name for p in self.projections) or 'none'}")
+
+    # ------------------------------------------------------------------ running
+    def _prepare(self):
+        """Allocate the delay rings (keeping pending arrivals) before a run."""
+        need: dict[tuple[int, str], int] = {}
+        for proj in self.projections:
+            k = (proj.post.index, proj.channel)
+            dmax = int(proj.conn.delays.max()) if proj.conn.nnz else 1
+            need[k] = max(need.get(k, 1), dmax)
+        for pop in self.pops.values():
+            for ch in list(pop.rings):
+                if (pop.index, ch) not in need:
+                    del pop.rings[ch]
+        for (pi, ch), dmax in need.items():
+            pop = next(p for p in self.pops.values() if p.index == pi)
+            L = dmax + 1
+            old = pop.rings.get(ch)
+            if old is None or old.shape[0] < L:
+                ring = np.zeros((L, pop.n))
+                if old is not None:                 # move pending arrivals to their new slots
+                    for d in range(old.shape[0]):
+                        ring[(self.step + d) % L] = old[(self.step + d) % old.shape[0]]
+                pop.rings[ch] = ring
+
+    def _backend(self):
+        if self._backend_obj is None or self._backend_obj.version != self._structure_version:
+            if self.backend == "numba":
+                from dendrite_sim.engine.numba_backend import NumbaBackend as Impl
+            else:
+                from dendrite_sim.engine.numpy_backend import NumpyBackend as Impl
+            self._prepare()
+            self._backend_obj = Impl(self)
+            self._backend_obj.version = self._structure_version
+        return self._backend_obj
+
+    def run(self, duration: float) -> Network:
+        """Advance the network by ``duration`` ms (a multiple of dt); state carries over."""
+        n_steps = self._steps(duration, "duration")
+        if n_steps == 0:
+            return self
+        need = self.memory_report(duration)["total"]
+        if need > self.max_monitor_bytes:
+            raise ScenarioError("monitors", f"recording would need {need / 2**20:.0f} MiB, more than the "
+                                f"{self.max_monitor_bytes / 2**20:.0f} MiB budget; record fewer neurons or "
+                                "variables, or decimate (every)")
+        backend = self._backend()
+        for m in self.state_monitors:
+            m.allocate(self.step, n_steps)
+        from dendrite_sim.engine import learning
+
+        end = self.step + n_steps
+        while self.step < end:
+            stop = learning.next_boundary(self, end)
+            while self.step < stop:
+                for m in self.spike_monitors:
+                    m.ensure_capacity()
+                done = backend.run_steps(self.step, stop - self.step)
+                self.step += done
+            learning.apply_due(self)
+        for m in self.state_monitors:
+            m.finish()
+        for m in self.spike_monitors:
+            if m.truncated and not m.warned:
+                warnings.warn(f"spike monitor {m.label} reached max_spikes; later spikes are not recorded",
+                              stacklevel=2)
+                m.warned = True
+        return self

@@ -1,0 +1,235 @@
+"""Reference backend: the step of :mod:`dendrite_sim.engine.network`, one Python iteration per
+time step, vectorised over neurons, calling the same model ``step`` and the same kernels.
+
+It is written to be read next to the module docstring of :mod:`.network` (steps 1–7); the
+numba backend must give the same spikes, and the tests check that it does.
+
+One numerical detail: NumPy evaluates ``exp``, ``log``, ``power``, trigonometric functions...
+on arrays with its own SIMD code, which differs from the C library (what compiled Numba code
+calls) by up to one ulp in a few per cent of cases. To be bit-identical with the numba backend,
+the arrays handed to a model's ``step`` and to the STP kernels are wrapped in
+:class:`LibmArray`, an ndarray view whose transcendental ufuncs run element by element through
+Numba-compiled C-library calls. Arithmetic (+ − × ÷, sqrt, comparisons) is IEEE-exact in both.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from dendrite_sim.engine import bursts as B
+from dendrite_sim.engine import random as R
+from dendrite_sim.synapses import stp as stpmod
+
+# ----------------------------------------------------------------------------- libm shim
+_UNARY = ("exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sin", "cos", "tan", "arcsin",
+          "arccos", "arctan", "sinh", "cosh", "tanh", "arcsinh", "arccosh", "arctanh", "cbrt")
+_BINARY = ("power", "arctan2", "hypot")
+_LIBM: dict = {}
+
+
+def _libm(ufunc):
+    """A Numba-vectorised (C library) version of a transcendental numpy ufunc, or None."""
+    name = ufunc.__name__
+    if name not in _UNARY and name not in _BINARY:
+        return None
+    if name not in _LIBM:
+        fn = getattr(np, name)
+        if name in _UNARY:
+            _LIBM[name] = numba.vectorize(["float64(float64)"])(lambda x: fn(x))
+        else:
+            _LIBM[name] = numba.vectorize(["float64(float64, float64)"])(lambda x, y: fn(x, y))
+    return _LIBM[name]
+
+
+def _unwrap(x):
+    if isinstance(x, LibmArray):
+        return x.view(np.ndarray)
+    if isinstance(x, (tuple, list)):
+        return type(x)(_unwrap(v) for v in x)
+    return x
+
+
+def _wrap(x):
+    if isinstance(x, np.ndarray) and not isinstance(x, LibmArray):
+        return x.view(LibmArray)
+    if isinstance(x, np.generic):
+        return np.asarray(x).view(LibmArray)
+    if isinstance(x, tuple):
+        return tuple(_wrap(v) for v in x)
+    return x
+
+
+class LibmArray(np.ndarray):
+    """ndarray view whose transcendental ufuncs use the C library (as compiled Numba does)."""
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        inputs = _unwrap(inputs)
+        if "out" in kwargs:
+            kwargs["out"] = _unwrap(kwargs["out"])
+        impl = _libm(ufunc) if method == "__call__" and not kwargs else None
+        if impl is not None and all(np.result_type(x) == np.float64 or isinstance(x, (float, int))
+                                    for x in inputs):
+            result = impl(*[np.asarray(x, dtype=np.float64) for x in inputs])
+        else:
+            result = getattr(ufunc, method)(*inputs, **kwargs)
+        return _wrap(result)
+
+    def __array_function__(self, func, types, args, kwargs):
+        return _wrap(func(*_unwrap(args), **{k: _unwrap(v) for k, v in kwargs.items()}))
+
+
+def libm(a):
+    """View ``a`` (array or scalar) as a :class:`LibmArray`."""
+    return np.asarray(a).view(LibmArray)
+
+
+def plain(a) -> np.ndarray:
+    return np.asarray(a).view(np.ndarray) if isinstance(a, np.ndarray) else np.asarray(a)
+
+
+# ----------------------------------------------------------------------------- backend
+class NumpyBackend:
+    """Executes steps of a :class:`~dendrite_sim.engine.network.Network` in Python."""
+
+    def __init__(self, net):
+        self.net = net
+
+    def run_steps(self, step0: int, n_steps: int) -> int:
+        net = self.net
+        for s in range(n_steps):
+            if any(m.needs_room() for m in net.spike_monitors):
+                return s                    # Network grows the buffers and calls again
+            self.step(step0 + s)
+        return n_steps
+
+    # ------------------------------------------------------------------ one step
+    def step(self, n: int) -> None:
+        net = self.net
+        pops = list(net.pops.values())
+        # 1. arrivals: delay rings, then Poisson inputs
+        for pop in pops:
+            for ch, ring in pop.rings.items():
+                slot = n % ring.shape[0]
+                pop.channels[ch] += ring[slot]
+                ring[slot] = 0.0
+        for inp in net.poisson_inputs:
+            counts = R.poisson_count_np(R.uniforms_np(inp.key, n, inp.pop.n), inp.cdf)
+            inp.pop.channels[inp.channel] += inp.weight * counts
+        # 2. drives: bias + arrays
+        for pop in pops:
+            for comp, drive in pop.drives.items():
+                drive[:] = pop.bias[comp]
+        for ai in net.array_inputs:
+            k = n // ai.ratio
+            if k < ai.values.shape[0]:
+                ai.pop.drives[ai.compartment] += ai.values[k]
+        # 3. state monitors (values at time t = n·dt)
+        for m in net.state_monitors:
+            if n % m.every == 0:
+                c = int(m.buf_n[0])
+                for var in m.variables:
+                    m.buf[var][c] = plain(m.pop.variable(var))[m.idx]
+                m.buf_n[0] = c + 1
+        # 4. neuron updates and spike sources
+        for pop in pops:
+            idx = self._update(pop, n)
+            pop.n_spiked[0] = idx.size
+            pop.spike_idx[: idx.size] = idx
+        # 5. channel decay
+        for pop in pops:
+            for ch, g in pop.channels.items():
+                g *= pop.decay[ch]
+        # 6. bookkeeping and spike monitors
+        for pop in pops:
+            self._bookkeeping(pop, n)
+        # 7. propagation
+        for proj in net.projections:
+            self._propagate(proj, n)
+
+    def _update(self, pop, n: int) -> np.ndarray:
+        if pop.kind == "model":
+            model = pop.model
+            args = [libm(pop.state[v]) for v in model.state_vars]
+            args += [libm(pop.channels[c]) for c in model.channels]
+            args += [libm(pop.drives[c]) for c in model.compartments]
+            if getattr(model, "needs_uniform", False):
+                args.append(libm(R.uniforms_np(pop.uniform_key, n, pop.n)))
+            out = model.step(*args, pop.params, self.net.dt)
+            for var, value in zip(model.state_vars, out[:-1]):
+                pop.state[var][:] = plain(value)
+            pop.spiked[:] = plain(out[-1])
+            return np.flatnonzero(pop.spiked)
+        if pop.kind == "poisson":
+            return np.flatnonzero(R.uniforms_np(pop.gen_key, n, pop.n) < pop.spike_prob)
+        # spike generator: skip past spikes, emit this step's
+        steps, ptr = pop.sched_steps, int(pop.sched_ptr[0])
+        ptr += int(np.searchsorted(steps[ptr:], n, side="left"))
+        end = ptr + int(np.searchsorted(steps[ptr:], n, side="right"))
+        pop.sched_ptr[0] = end
+        return pop.sched_idx[ptr:end]
+
+    def _bookkeeping(self, pop, n: int) -> None:
+        k = int(pop.n_spiked[0])
+        idx = pop.spike_idx[:k]
+        pop.spike_count[idx] += 1
+        ev = bu = np.zeros(k, dtype=bool)
+        if pop.track_bursts:
+            for r in (pop.spike_rate, pop.event_rate, pop.burst_rate):
+                r *= pop.rate_decay
+            ev, bu, nn = B.classify_spike(n, pop.last_step[idx], pop.n_in_event[idx], pop.burst_window)
+            pop.last_step[idx] = n
+            pop.n_in_event[idx] = nn
+            pop.spike_rate[idx] += pop.rate_inc
+            pop.event_rate[idx[ev]] += pop.rate_inc
+            pop.event_count[idx[ev]] += 1
+            pop.burst_rate[idx[bu]] += pop.rate_inc
+            pop.burst_count[idx[bu]] += 1
+        for m in self.net.spike_monitors:
+            if m.pop is not pop or not m.on[0]:
+                continue
+            sel = m.mask[idx]
+            _append(m.spikes, n, idx[sel])
+            if m.record_events:
+                _append(m.events, n, idx[sel & ev])
+            if m.record_bursts:
+                _append(m.bursts, n, idx[sel & bu])
+
+    def _propagate(self, proj, n: int) -> None:
+        pre = proj.pre
+        k = int(pre.n_spiked[0])
+        if k == 0:
+            return
+        j = pre.spike_idx[:k]
+        conn = proj.conn
+        release = None
+        if proj.stp is not None:
+            p = proj.stp
+            elapsed = (n - proj.stp_last[j]) * self.net.dt
+            u, x = stpmod.stp_relax(libm(proj.stp_u[j]), libm(proj.stp_x[j]), libm(elapsed),
+                                    p.U, p.tau_D, p.tau_F, p.variant)
+            release, u, x = stpmod.stp_spike(u, x, p.U, p.f, p.variant)
+            proj.stp_u[j] = plain(u)
+            proj.stp_x[j] = plain(x)
+            proj.stp_last[j] = n
+            release = plain(release)
+        starts = conn.indptr[j]
+        counts = conn.indptr[j + 1] - starts
+        total = int(counts.sum())
+        if total == 0:
+            return
+        # synapse indices of the spiking rows, rows in ascending order, CSR order within a row
+        syn = np.repeat(starts - (np.cumsum(counts) - counts), counts) + np.arange(total)
+        values = conn.weights[syn]
+        if release is not None:
+            values = values * np.repeat(release, counts)
+        ring = proj.post.rings[proj.channel]
+        slots = (n + conn.delays[syn].astype(np.int64)) % ring.shape[0]
+        np.add.at(ring, (slots, conn.indices[syn]), values)   # sequential, in this order
+
+
+def _append(rec, n: int, idx: np.ndarray) -> None:
+    c = int(rec.n[0])
+    rec.steps[c: c + idx.size] = n
+    rec.idx[c: c + idx.size] = idx
+    rec.n[0] = c + idx.size
