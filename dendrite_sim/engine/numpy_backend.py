@@ -7,8 +7,8 @@ numba backend must give the same spikes, and the tests check that it does.
 One numerical detail: NumPy evaluates ``exp``, ``log``, ``power``, trigonometric functions...
 on arrays with its own SIMD code, which differs from the C library (what compiled Numba code
 calls) by up to one ulp in a few per cent of cases. To be bit-identical with the numba backend,
-the arrays handed to a model's ``step`` and to the STP kernels are wrapped in
-:class:`LibmArray`, an ndarray view whose transcendental ufuncs run element by element through
+the arrays, parameters and ``dt`` handed to a model's ``step`` and to the STP kernels are
+wrapped in :class:`LibmArray`, an ndarray view whose transcendental ufuncs run element by element through
 Numba-compiled C-library calls. Arithmetic (+ − × ÷, sqrt, comparisons) is IEEE-exact in both.
 """
 
@@ -68,11 +68,12 @@ class LibmArray(np.ndarray):
         if "out" in kwargs:
             kwargs["out"] = _unwrap(kwargs["out"])
         impl = _libm(ufunc) if method == "__call__" and not kwargs else None
-        if impl is not None and all(np.result_type(x) == np.float64 or isinstance(x, (float, int))
-                                    for x in inputs):
-            result = impl(*[np.asarray(x, dtype=np.float64) for x in inputs])
-        else:
-            result = getattr(ufunc, method)(*inputs, **kwargs)
+        with np.errstate(all="ignore"):         # compiled code does not warn either
+            if impl is not None and all(np.result_type(x) == np.float64 or isinstance(x, (float, int))
+                                        for x in inputs):
+                result = impl(*[np.asarray(x, dtype=np.float64) for x in inputs])
+            else:
+                result = getattr(ufunc, method)(*inputs, **kwargs)
         return _wrap(result)
 
     def __array_function__(self, func, types, args, kwargs):
@@ -82,6 +83,12 @@ class LibmArray(np.ndarray):
 def libm(a):
     """View ``a`` (array or scalar) as a :class:`LibmArray`."""
     return np.asarray(a).view(LibmArray)
+
+
+def libm_params(p):
+    """A parameter record with every field as a 0-d :class:`LibmArray`, so that expressions of
+    parameters alone (``np.exp(-dt / p.tau)``) also take the C-library path."""
+    return type(p)(*[libm(v) for v in p])
 
 
 def plain(a) -> np.ndarray:
@@ -155,7 +162,7 @@ class NumpyBackend:
             args += [libm(pop.drives[c]) for c in model.compartments]
             if getattr(model, "needs_uniform", False):
                 args.append(libm(R.uniforms_np(pop.uniform_key, n, pop.n)))
-            out = model.step(*args, pop.params, self.net.dt)
+            out = model.step(*args, libm_params(pop.params), libm(self.net.dt))
             for var, value in zip(model.state_vars, out[:-1]):
                 pop.state[var][:] = plain(value)
             pop.spiked[:] = plain(out[-1])
@@ -206,6 +213,7 @@ class NumpyBackend:
         if proj.stp is not None:
             p = proj.stp
             elapsed = (n - proj.stp_last[j]) * self.net.dt
+            p = libm_params(p)
             u, x = stpmod.stp_relax(libm(proj.stp_u[j]), libm(proj.stp_x[j]), libm(elapsed),
                                     p.U, p.tau_D, p.tau_F, p.variant)
             release, u, x = stpmod.stp_spike(u, x, p.U, p.f, p.variant)
