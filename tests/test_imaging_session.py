@@ -30,8 +30,10 @@ def small_session(seed=3, duration=20.0, path=None):
         latents={"v_apical": rng.normal(-65, 3, (n_lat, 4)).astype(np.float32),
                  "burst_prob": rng.uniform(0, 1, (n_lat, 4)).astype(np.float32)},
         latent_rate=50.0, latent_units={"v_apical": "mV", "burst_prob": "1"})
-    stim = {"start_time": np.arange(0, duration, 0.3)[:-1], "stop_time": np.arange(0.3, duration, 0.3),
-            "frame": np.array(list("ABCDG") * 200)[: int(duration / 0.3) - 1]}
+    n_seg = int(duration / 0.3)
+    stim = {"start_time": 0.3 * np.arange(n_seg), "stop_time": 0.3 * np.arange(1, n_seg + 1),
+            "frame": np.array(list("ABCDG") * 200)[:n_seg], "orientation": np.full(n_seg, 45.0),
+            "expected": np.arange(n_seg) % 7 != 3, "block": np.arange(n_seg) // 10}
     return simulate_session(gt, indicator="GCaMP6f", imaging={"n_apical": 2}, stimulus=stim,
                             seed=seed, name="day1", path=path,
                             provenance={"scenario": "[scenario]\nexperiment = \"x\"\n"})

@@ -40,7 +40,7 @@ BURST_ISI = 0.016  # s: Naud & Sprekeler 2018 / Payeur et al. 2021 burst criteri
 class GroundTruth:
     """What a simulation hands to the imaging model, for ``n_neurons`` neurons.
 
-    Spikes are flat arrays (times in s, sorted within each neuron) with the neuron index of each
+    Spikes are flat arrays (times in s; stored sorted by neuron, then time) with the neuron index of each
     spike and a burst flag per spike (True for every spike of a burst). Plateaus are intervals
     [start, stop) in s with their neuron. Latent traces are time × neuron arrays sampled at
     ``latent_rate`` Hz from t = 0 (e.g. ``v_apical`` in mV, ``burst_prob``, ``error``), with
@@ -76,6 +76,14 @@ class GroundTruth:
                 self.plateau_unit.shape != self.plateau_start.shape:
             raise ScenarioError("ground_truth.plateaus", "expected plateau start, stop and unit "
                                 "arrays of equal length")
+        order = np.lexsort((self.spike_times, self.spike_unit))   # canonical: by neuron, then time
+        if np.any(order != np.arange(order.size)):
+            self.spike_times, self.spike_unit, self.burst_flag = (
+                self.spike_times[order], self.spike_unit[order], self.burst_flag[order])
+        order = np.lexsort((self.plateau_start, self.plateau_unit))
+        if np.any(order != np.arange(order.size)):
+            self.plateau_start, self.plateau_stop, self.plateau_unit = (
+                self.plateau_start[order], self.plateau_stop[order], self.plateau_unit[order])
         if np.any(self.plateau_stop < self.plateau_start):
             raise ScenarioError("ground_truth.plateaus", "expected stop ≥ start for every plateau")
         for name, units in ((self.spike_unit, "spike_unit"), (self.plateau_unit, "plateau_unit")):

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from dendrite_sim.core import rng as rngmod
+from dendrite_sim.core.errors import ScenarioError
 from dendrite_sim.imaging import calcium as ca
 from dendrite_sim.imaging import dff as dffmod
 from dendrite_sim.imaging import optics
@@ -127,6 +128,12 @@ def simulate_session(gt: ca.GroundTruth, *, indicator="GCaMP6f", imaging: Imagin
     n_frames = n_frames_for(gt.duration, params.frame_rate)
     prov = {"seed": int(seed), **dict(provenance or {})}
     stim = {k: np.asarray(v) for k, v in (stimulus or {}).items()}
+    if stim:
+        if "start_time" not in stim or "stop_time" not in stim:
+            raise ScenarioError("stimulus", "expected a table with start_time and stop_time columns (s)")
+        n_rows = {k: v.shape for k, v in stim.items()}
+        if len(set(n_rows.values())) != 1 or stim["start_time"].ndim != 1:
+            raise ScenarioError("stimulus", f"expected 1-D columns of equal length, got shapes {n_rows}")
     frame_times = np.arange(n_frames) / params.frame_rate
 
     def package(traces):

@@ -1,0 +1,126 @@
+"""NWB export: round trip of every array, nwbinspector, chunked compressed writing, crash safety."""
+
+from __future__ import annotations
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+pynwb = pytest.importorskip("pynwb")
+nwbinspector = pytest.importorskip("nwbinspector")
+
+from test_imaging_session import assert_sessions_equal, small_session  # noqa: E402
+
+from dendrite_sim.cli import main as cli_main  # noqa: E402
+from dendrite_sim.io import nwb as nwbmod  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    d = tmp_path_factory.mktemp("nwb")
+    s = small_session(path=d / "session")          # memory-mapped, as export_run sees it
+    path = nwbmod.write_nwb(s, d / "session.nwb", extra_provenance={"run_config_toml": "seed = 3\n"},
+                            buffer_mb=0.01)
+    return s, path
+
+
+def test_round_trip_reads_back_every_array(written):
+    s, path = written
+    assert_sessions_equal(s, nwbmod.read_nwb(path))
+
+
+def test_layout_as_analysis_code_expects(written):
+    s, path = written
+    with pynwb.NWBHDF5IO(str(path), "r") as io:
+        f = io.read()
+        ophys = f.processing["ophys"]
+        dff = ophys["DfOverF"]["RoiResponseSeries"]
+        assert dff.data.shape == (s.n_frames, s.n_rois) == (600, 12)
+        assert dff.rate == 30.0 and len(dff.rois) == 12
+        np.testing.assert_array_equal(dff.data[:], s.traces["dff"])
+        ps = ophys["ImageSegmentation"]["PlaneSegmentation"]
+        for col in ("pixel_mask", "compartment", "cell_id", "depth"):
+            assert col in ps.colnames
+        assert list(ps["compartment"].data[:4]) == ["soma"] * 4
+        np.testing.assert_array_equal(ps["cell_id"].data[:], s.rois.cell_id)
+        np.testing.assert_array_equal(ps["depth"].data[:], s.rois.depth)
+        mask = np.array([tuple(m) for m in ps["pixel_mask"][5]])
+        np.testing.assert_array_equal(mask, s.rois.pixel_mask(5))
+        assert f.imaging_planes["ImagingPlane"].indicator == "GCaMP6f"
+        assert f.imaging_planes["ImagingPlane"].imaging_rate == 30.0
+        units = f.units
+        assert units.resolution == s.ground_truth.dt and len(units.id) == 4
+        t, fl = s.ground_truth.unit_spikes(2)
+        np.testing.assert_array_equal(units["spike_times"][2], t)
+        np.testing.assert_array_equal(units["burst_flag"][2], fl)
+        trials = f.trials
+        assert set(trials.colnames) >= {"start_time", "stop_time", "frame", "orientation", "expected", "block"}
+        assert len(trials.id) == 66
+        truth = f.processing["ground_truth"]
+        vd = truth["v_apical"]
+        assert vd.unit == "volts" and vd.conversion == 1e-3 and vd.rate == 50.0
+        np.testing.assert_array_equal(vd.data[:], s.ground_truth.latents["v_apical"])
+        assert truth["Calcium"].conversion == 1e-9
+        notes = json.loads(f.notes)
+        assert notes["seed"] == 3 and notes["provenance"]["run_config_toml"] == "seed = 3\n"
+        assert notes["provenance"]["scenario"].startswith("[scenario]")
+        assert notes["indicator"]["name"] == "GCaMP6f"
+        import dendrite_sim
+        assert list(f.was_generated_by[0]) == ["dendrite_sim", dendrite_sim.__version__]
+    with h5py.File(path, "r") as h:
+        ds = h["processing/ophys/DfOverF/RoiResponseSeries/data"]
+        assert ds.compression == "gzip" and ds.chunks is not None and ds.chunks[1] == 12
+
+
+def test_nwbinspector_finds_no_best_practice_violation(written):
+    _, path = written
+    msgs = list(nwbinspector.inspect_nwbfile(
+        nwbfile_path=str(path), importance_threshold=nwbinspector.Importance.BEST_PRACTICE_VIOLATION))
+    assert msgs == [], "\n".join(f"{m.importance.name} {m.check_function_name}: {m.message}" for m in msgs)
+
+
+def test_traces_are_streamed_in_buffers(tmp_path, monkeypatch):
+    s = small_session(path=tmp_path / "session")
+    rows = []
+    real = nwbmod._Chunks._get_data
+
+    def spy(self, selection):
+        block = real(self, selection)
+        rows.append((block.shape[0], block.nbytes))
+        return block
+
+    monkeypatch.setattr(nwbmod._Chunks, "_get_data", spy)
+    nwbmod.write_nwb(s, tmp_path / "s.nwb", buffer_mb=0.01)       # 10-kB buffers: 218 frames × 12 ROIs
+    assert max(b for _, b in rows) <= 0.01 * 2 ** 20
+    assert len(rows) >= 7 * 2                                      # 7 series, ≥ 2 buffers each
+
+
+def test_crash_injected_mid_nwb_export_leaves_no_partial_file(tmp_path, monkeypatch):
+    s = small_session(path=tmp_path / "session")
+    final = tmp_path / "session.nwb"
+    final.write_bytes(b"previous export")
+    calls = {"n": 0}
+    real = nwbmod._Chunks._get_data
+
+    def crashing(self, selection):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise OSError("disk full (injected)")
+        return real(self, selection)
+
+    monkeypatch.setattr(nwbmod._Chunks, "_get_data", crashing)
+    with pytest.raises(OSError, match="injected"):
+        nwbmod.write_nwb(s, final, buffer_mb=0.01)
+    assert calls["n"] == 5
+    assert final.read_bytes() == b"previous export"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["session", "session.nwb"]
+
+
+def test_cli_export_nwb(tmp_path, capsys):
+    small_session(path=tmp_path / "session")
+    assert cli_main(["export", str(tmp_path)]) == 0          # nwb is the default format
+    assert capsys.readouterr().out.strip() == f"wrote {tmp_path / 'session.nwb'}"
+    back = nwbmod.read_nwb(tmp_path / "session.nwb")
+    assert back.n_rois == 12 and back.provenance["seed"] == 3
