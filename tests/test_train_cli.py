@@ -1,0 +1,88 @@
+"""``dendrite-sim run`` of a ``train`` scenario: the output contract and its round trip."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import tomllib
+
+from dendrite_sim.cli import main
+from dendrite_sim.io.scenario import load
+
+ROOT = Path(__file__).resolve().parents[1]
+XOR = str(ROOT / "scenarios" / "xor.toml")
+KEYS = {"final_train_accuracy", "final_test_accuracy", "final_train_loss", "final_test_loss",
+        "history", "n_params", "n_train", "n_test", "feedback_angle_deg", "diverged"}
+
+
+def metrics_of(out):
+    return json.loads((Path(out) / "metrics.json").read_text())
+
+
+def test_run_xor_writes_config_provenance_metrics_and_figure(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", XOR, "--out", str(out)]) == 0
+    assert "learning_curve.png" in capsys.readouterr().out
+    files = {p.name for p in out.iterdir()}
+    assert {"config.toml", "provenance.json", "metrics.json", "learning_curve.png"} <= files
+    assert not [f for f in files if f.endswith(".tmp")]
+    assert (out / "learning_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    m = metrics_of(out)
+    assert KEYS <= set(m) and m["experiment"] == "train" and m["seed"] == 1
+    assert m["final_test_accuracy"] == 1.0 and m["n_params"] == 42 and m["diverged"] is False
+    h = m["history"]
+    assert h["epoch"] == list(range(301))
+    assert all(len(h[k]) == 301 for k in ("train_loss", "test_loss", "train_accuracy", "test_accuracy"))
+    assert h["train_loss"][-1] == m["final_train_loss"] and h["test_accuracy"][-1] == 1.0
+    assert json.loads((out / "provenance.json").read_text())["seed"] == 1
+
+    # config.toml holds every default and re-loads to the same scenario ...
+    cfg = tomllib.loads((out / "config.toml").read_text())
+    assert cfg["training"] == {"epochs": 300, "batch_size": 4, "learning_rate": 0.5}
+    assert cfg["architecture"]["init_scale"] == 1.0 and cfg["task"]["noise"] == 0.0
+    again = load(out / "config.toml")
+    assert again.resolved == load(XOR).resolved
+    assert again.seed == 1
+    # ... and runs again to the same numbers
+    out2 = tmp_path / "again"
+    assert main(["run", str(out / "config.toml"), "--out", str(out2)]) == 0
+    m2 = metrics_of(out2)
+    m.pop("wall_time_s")
+    m2.pop("wall_time_s")
+    assert m2 == m
+
+
+def test_regression_task_reports_null_accuracy(tmp_path):
+    out = tmp_path / "ts"
+    ts = str(ROOT / "scenarios" / "teacher_student_fa.toml")
+    assert main(["run", ts, "--out", str(out), "--set", "training.epochs=2"]) == 0
+    m = metrics_of(out)
+    assert m["final_test_accuracy"] is None and m["history"]["train_accuracy"] == [None] * 3
+    assert m["final_test_loss"] < m["history"]["test_loss"][0]
+    assert m["n_params"] == 30 * 20 + 20 + 20 * 10 + 10
+
+
+@pytest.mark.filterwarnings("ignore:overflow|invalid value:RuntimeWarning")
+def test_divergence_is_reported_not_written_as_nan(tmp_path):
+    out = tmp_path / "div"
+    ts = str(ROOT / "scenarios" / "teacher_student_fa.toml")
+    assert main(["run", ts, "--out", str(out), "--set", "training.epochs=3",
+                 "--set", "training.learning_rate=5.0"]) == 0
+    text = (out / "metrics.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    m = json.loads(text)
+    assert m["diverged"] is True and m["final_test_loss"] is None
+    assert math.isfinite(m["history"]["test_loss"][0])
+
+
+def test_bad_training_values_are_one_line_errors(capsys):
+    for key, value, expected in [("training.learning_rate", "0", "> 0"),
+                                 ("training.epochs", "0", ">= 1"),
+                                 ("training.batch_size", "2.5", "integer"),
+                                 ("task.encoding", '"ternary"', "one of"),
+                                 ("training.lr", "0.1", "unknown key")]:
+        assert main(["check", XOR, "--set", f"{key}={value}"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"error: {key}: ") and expected in err and "\n" not in err
