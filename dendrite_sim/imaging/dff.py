@@ -12,10 +12,8 @@ a neuropil-corrected trace F:
 noise_std(x) = 1.4826 · median|y − median(y)| of the high-passed y = x − median₃₁(x) (31 frames),
 after dropping positive outliers (y ≥ 1.5 |min y|, i.e. transients).
 
-Windows are given in seconds and turned into odd frame counts at the frame rate. The long
-running median is evaluated every ``stride`` frames and linearly interpolated between (exact
-when stride = 1; the default stride is 1/50 of the window, far below the time scale on which a
-180-s median moves). Ends are reflected.
+Windows are given in seconds and turned into odd frame counts at the frame rate; running
+medians are exact (SciPy's 1-D rank filter), with the ends reflected.
 
 :func:`noise_level` is the standardised noise ν = median|ΔF/F_{k+1} − ΔF/F_k| / √f (in % per
 √Hz) of Rupprecht et al. 2021 Nat Neurosci 24:1324, comparable across frame rates.
@@ -24,7 +22,6 @@ when stride = 1; the default stride is 1/50 of the window, far below the time sc
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 from scipy.ndimage import median_filter
 
 
@@ -34,22 +31,9 @@ def odd_frames(seconds: float, frame_rate: float) -> int:
     return n if n % 2 else n + 1
 
 
-def windowed_median(x: np.ndarray, window: int, stride: int = 1) -> np.ndarray:
-    """Running median of a 1-D trace over ``window`` (odd) samples, reflected at the ends."""
-    x = np.asarray(x, dtype=np.float64)
-    n = x.size
-    window = int(window) | 1
-    if stride <= 1 or n <= 2 * stride:
-        return median_filter(x, size=window, mode="reflect")
-    half = window // 2
-    pad = np.pad(x, half, mode="symmetric")
-    centers = np.unique(np.concatenate([np.arange(0, n, stride), [n - 1]]))
-    views = sliding_window_view(pad, window)
-    med = np.empty(centers.size)
-    step = max(1, (1 << 22) // window)     # bound the temporary to ~32 MB
-    for i in range(0, centers.size, step):
-        med[i:i + step] = np.median(views[centers[i:i + step]], axis=1)
-    return np.interp(np.arange(n), centers, med)
+def windowed_median(x: np.ndarray, window: int) -> np.ndarray:
+    """Exact running median of a 1-D trace over ``window`` (odd) samples, ends reflected."""
+    return median_filter(np.asarray(x, dtype=np.float64), size=int(window) | 1, mode="reflect")
 
 
 def robust_std(x: np.ndarray) -> float:
@@ -72,15 +56,13 @@ def noise_std(x: np.ndarray, filter_length: int = 31) -> float:
 
 def allen_dff(F: np.ndarray, frame_rate: float, long_window: float = 180.0,
               short_window: float = 101 / 30.0, noise_window: float = 31 / 30.0,
-              stride: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+              ) -> tuple[np.ndarray, np.ndarray]:
     """ΔF/F and the long baseline F_long of one neuropil-corrected trace (module docstring)."""
     F = np.asarray(F, dtype=np.float64)
     n_long = odd_frames(long_window, frame_rate)
     n_short = odd_frames(short_window, frame_rate)
     n_noise = odd_frames(noise_window, frame_rate)
-    if stride is None:
-        stride = max(1, n_long // 50)
-    base = windowed_median(F, n_long, stride)
+    base = windowed_median(F, n_long)
     sigma = noise_std(F, n_noise)
     d1 = (F - base) / np.maximum(base, max(sigma, 1e-12))
     d_short = median_filter(d1, size=n_short, mode="reflect")
