@@ -29,3 +29,6 @@ from dendrite_sim.experiments import train  # noqa: F401
 
 # calcium indicators (imaging)
 from dendrite_sim.imaging import indicators  # noqa: F401
+
+# spiking network experiment
+from dendrite_sim.experiments import simulate  # noqa: F401

@@ -291,13 +291,16 @@ class Network:
 
     # ------------------------------------------------------------------ populations
     def population(self, name: str, n: int, model, params: dict | None = None, init: dict | None = None,
-                   tau: dict | None = None, bursts: bool = True, burst_window: float = 16.0,
-                   tau_avg: float = 1000.0) -> Population:
+                   tau: dict | None = None, channel_method: str = "exact", bursts: bool = True,
+                   burst_window: float = 16.0, tau_avg: float = 1000.0) -> Population:
         """Add ``n`` neurons of a registered ``model`` (name or class).
 
         ``params``: overrides of the model's published defaults (internal units);
         ``init``: state variable → scalar or (n,) array replacing the model's initial state;
         ``tau``: channel → decay time constant (ms) replacing the model's default;
+        ``channel_method``: ``"exact"`` (channel × exp(−dt/τ) per step, the default) or
+        ``"euler"`` (× (1 − dt/τ), what Brian2's ``method="euler"`` does to the same equation:
+        about dt/2τ less charge per synaptic event);
         ``bursts``: track events/bursts and running rates (window ``burst_window`` ms,
         exponential average ``tau_avg`` ms).
         """
@@ -321,10 +324,12 @@ class Network:
             if not (isinstance(value, (int, float)) and value > 0):
                 raise ScenarioError(f"{key}.tau.{ch}", f"expected a positive time constant, got {value!r}")
             taus[ch] = float(value)
+        if channel_method not in ("exact", "euler"):
+            raise ScenarioError(f"{key}.channel_method", f"expected 'exact' or 'euler', got {channel_method!r}")
         for ch, t in taus.items():
             pop.channels[ch] = np.zeros(pop.n)
             pop.tau[ch] = t
-            pop.decay[ch] = math.exp(-self.dt / t)
+            pop.decay[ch] = math.exp(-self.dt / t) if channel_method == "exact" else 1.0 - self.dt / t
         for comp in cls.compartments:
             pop.bias[comp] = np.zeros(pop.n)
             pop.drives[comp] = np.zeros(pop.n)
