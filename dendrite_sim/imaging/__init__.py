@@ -12,12 +12,17 @@ Typical use (a scenario hands over its simulated ground truth)::
 then ``dendrite-sim export RUN_DIR --format nwb|npz``.
 """
 
-from dendrite_sim.imaging.calcium import GroundTruth, classify_bursts
-from dendrite_sim.imaging.config import IMAGING_SCHEMA, ImagingParams
-from dendrite_sim.imaging.forward import image_population, simulate_session
-from dendrite_sim.imaging.indicators import Indicator
-from dendrite_sim.imaging.rois import RoiTable, make_rois
-from dendrite_sim.imaging.session import SyntheticSession
+import importlib
 
-__all__ = ["GroundTruth", "classify_bursts", "IMAGING_SCHEMA", "ImagingParams", "image_population",
-           "simulate_session", "Indicator", "RoiTable", "make_rois", "SyntheticSession"]
+_EXPORTS = {
+    "GroundTruth": "calcium", "classify_bursts": "calcium", "IMAGING_SCHEMA": "config",
+    "ImagingParams": "config", "image_population": "forward", "simulate_session": "forward",
+    "Indicator": "indicators", "RoiTable": "rois", "make_rois": "rois", "SyntheticSession": "session",
+}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name):   # lazy: importing one submodule (e.g. the indicator registry) stays cheap
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"dendrite_sim.imaging.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'dendrite_sim.imaging' has no attribute {name!r}")

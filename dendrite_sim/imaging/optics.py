@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import lfilter
+from numba import njit
 
 
 @dataclass(frozen=True)
@@ -84,8 +84,18 @@ def drift(n_frames: int, frame_rate: float, p: OpticsParams, rng: np.random.Gene
     q = np.exp(-1.0 / (frame_rate * p.drift_tau))
     z = rng.standard_normal(n_frames) * p.drift_sd * np.sqrt(1.0 - q * q)
     z[0] = rng.standard_normal() * p.drift_sd
-    u = lfilter([1.0], [1.0, -q], z)
-    return bleach * (1.0 + u)
+    return bleach * (1.0 + _ar1(z, q))
+
+
+@njit(cache=True, error_model="numpy")
+def _ar1(z, q):
+    """u[0] = z[0], u[k] = q u[k−1] + z[k]."""
+    u = np.empty_like(z)
+    acc = 0.0
+    for k in range(z.shape[0]):
+        acc = q * acc + z[k]
+        u[k] = acc
+    return u
 
 
 def detect(ratio: np.ndarray, neuropil: np.ndarray, d: np.ndarray, p: OpticsParams,
