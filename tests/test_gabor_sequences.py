@@ -94,6 +94,9 @@ def test_protocol_from_scenario_section():
                                     "n_sessions": 2})
     assert p.frame_duration == pytest.approx(0.3) and p.session_duration == pytest.approx(1020.0)
     assert GaborProtocol.from_section(None) == GaborProtocol()
+    tun = GaborProtocol.from_section({"kappa": 0.0, "frame_cv": 0.0, "feedback_cv": 0.0,
+                                      "feedback_unexpected": 3.0}).tuning(5, np.random.default_rng(0))
+    assert np.all(tun.frame_gain == 1.0) and np.all(tun.feedback_unexpected == 3.0) and tun.kappa == 0.0
     with pytest.raises(ScenarioError) as e:
         GaborProtocol.from_section({"frame_duration": "0.3"})
     assert e.value.key == "stimulus.frame_duration"

@@ -55,6 +55,11 @@ GABOR_SCHEMA: dict[str, Field] = {
     "expected_block_max": Field("quantity", "90 s", "longest expected block", dimension="time", lo=0),
     "unexpected_block_min": Field("quantity", "2 s", "shortest unexpected block", dimension="time", lo=0),
     "unexpected_block_max": Field("quantity", "4 s", "longest unexpected block", dimension="time", lo=0),
+    "kappa": Field("float", 2.0, "orientation tuning sharpness κ (von Mises, doubled angle)", lo=0),
+    "frame_cv": Field("float", 0.5, "c.v. of the per-neuron frame-identity gains", lo=0),
+    "feedback_expected": Field("float", 0.2, "mean apical feedback drive during A-D frames", lo=0),
+    "feedback_unexpected": Field("float", 1.0, "mean apical feedback drive during U frames", lo=0),
+    "feedback_cv": Field("float", 0.5, "c.v. of the per-neuron feedback weights", lo=0),
 }
 
 
@@ -71,10 +76,20 @@ class GaborProtocol:
     expected_block_max: float = 90.0
     unexpected_block_min: float = 2.0
     unexpected_block_max: float = 4.0
+    kappa: float = 2.0
+    frame_cv: float = 0.5
+    feedback_expected: float = 0.2
+    feedback_unexpected: float = 1.0
+    feedback_cv: float = 0.5
 
     @property
     def sequence_duration(self) -> float:
         return 5 * self.frame_duration
+
+    def tuning(self, n: int, rng: np.random.Generator) -> GaborTuning:
+        """Random per-neuron tuning with this protocol's tuning constants."""
+        return random_tuning(n, rng, self.kappa, self.frame_cv, self.feedback_expected,
+                             self.feedback_unexpected, self.feedback_cv)
 
     @classmethod
     def from_section(cls, section: Mapping | None, key: str = "stimulus") -> GaborProtocol:
