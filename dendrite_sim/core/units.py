@@ -41,7 +41,6 @@ INTERNAL_UNITS = {
 @functools.lru_cache(maxsize=1)
 def ureg() -> pint.UnitRegistry:
     reg = pint.UnitRegistry()
-    reg.define("molar_concentration = mol / liter = M")  # nM, uM as concentration
     return reg
 
 
