@@ -40,8 +40,7 @@ INTERNAL_UNITS = {
 
 @functools.lru_cache(maxsize=1)
 def ureg() -> pint.UnitRegistry:
-    reg = pint.UnitRegistry()
-    return reg
+    return pint.UnitRegistry()
 
 
 def parse_quantity(value, dimension: str, key: str) -> float:
