@@ -8,6 +8,6 @@ composed by TOML scenarios; see ``dendrite-sim list``.
 __version__ = "0.1.0"
 
 from dendrite_sim.core.errors import ScenarioError  # noqa: E402
-from dendrite_sim.core.registry import register, get, available  # noqa: E402
+from dendrite_sim.core.registry import available, get, register  # noqa: E402
 
 __all__ = ["__version__", "ScenarioError", "register", "get", "available"]
