@@ -17,6 +17,24 @@ and burst fractions can be compared, and the same network can be timed in both s
 All use forward Euler at dt = 0.1 ms (``method="euler"``), as dendrite_sim does.
 ``run(name, n, duration_ms, seed, target)`` returns spikes (indices, times in ms) and timings
 (``build_s``, ``run_s`` and, for ``cpp_standalone``, the compile time separately).
+
+Connectivity is ``connect(p=p_conn)`` by default; with ``k_in`` every neuron instead receives a
+fixed number of distinct inputs (CUBA/COBA: round(0.8·k_in) excitatory and the rest inhibitory,
+autapses allowed; PYR-STP: k_in per projection, no autapses), drawn in numpy by
+:func:`fixed_indegree_pairs` (the same builder and distribution that
+:mod:`dendrite_sim.validation.networks` uses) and passed to ``connect(i=..., j=...)``. This is
+the N-scaling study's network: 80 synapses per neuron at any size.
+
+Timings (``run``): ``build_s`` is the Python-side construction. For ``cpp_standalone``
+(``n_threads`` OpenMP threads; 1 = OpenMP off, a single thread) ``compile_s`` is code
+generation plus the g++ build, ``run_s`` the wall time of running the binary (process start and
+result files included) and ``run_s_internal`` the simulation loop's own time as the binary
+measures it (``Network::_last_run_time``), the minimum over ``repeats`` executions. For the
+runtime targets (``numpy``, ``cython``, ``auto`` = Brian2's default, cython where available)
+a first one-step run generates and compiles the code objects (``startup_s``); ``run_s`` is the
+wall time of ``net.run(duration)`` afterwards (minimum over ``repeats`` runs that continue the
+simulation) and ``overhead_s`` that of a one-step run, i.e. Brian2's fixed cost per ``run()``
+call (code objects are prepared again at each call).
 """
 
 from __future__ import annotations
@@ -34,7 +52,34 @@ def _b2():
     return b2
 
 
-def _cuba(b2, n, p_conn):
+def fixed_indegree_pairs(pre_start: int, pre_stop: int, n_post: int, k: int, seed: int, name: str,
+                         autapses: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(i, j) arrays: every post neuron j gets ``k`` distinct presynaptic i in [pre_start, pre_stop).
+
+    ``autapses=False`` excludes i = j (needs the pre range to be the whole group).
+    """
+    from dendrite_sim.core.rng import stream
+    from dendrite_sim.synapses.connectivity import fixed_indegree
+
+    conn = fixed_indegree(pre_stop - pre_start, n_post, int(k), stream(seed, f"brian2/connectivity/{name}"),
+                          autapses=autapses)
+    return conn.pre_indices().astype(np.int64) + pre_start, conn.indices.astype(np.int64)
+
+
+def _connect_ei(Ce, Ci, n, p_conn, k_in, seed):
+    ne = int(0.8 * n)
+    if k_in is None:
+        Ce.connect(f"i < {ne}", p=p_conn)
+        Ci.connect(f"i >= {ne}", p=p_conn)
+        return
+    ke = int(round(0.8 * k_in))
+    i, j = fixed_indegree_pairs(0, ne, n, ke, seed, "exc")
+    Ce.connect(i=i, j=j)
+    i, j = fixed_indegree_pairs(ne, n, n, k_in - ke, seed, "inh")
+    Ci.connect(i=i, j=j)
+
+
+def _cuba(b2, n, p_conn, k_in=None, seed=1):
     ms, mV = b2.ms, b2.mV
     ns = {"taum": 20 * ms, "taue": 5 * ms, "taui": 10 * ms, "Vt": -50 * mV, "Vr": -60 * mV, "El": -49 * mV}
     eqs = """dv/dt = (ge + gi - (v - El))/taum : volt (unless refractory)
@@ -43,15 +88,13 @@ def _cuba(b2, n, p_conn):
     P = b2.NeuronGroup(n, eqs, threshold="v > Vt", reset="v = Vr", refractory=5 * ms, method="euler",
                        namespace=ns)
     P.v = "Vr + rand() * (Vt - Vr)"
-    ne = int(0.8 * n)
     Ce = b2.Synapses(P, P, on_pre="ge += 1.62*mV")
     Ci = b2.Synapses(P, P, on_pre="gi += -9*mV")
-    Ce.connect(f"i < {ne}", p=p_conn)
-    Ci.connect(f"i >= {ne}", p=p_conn)
+    _connect_ei(Ce, Ci, n, p_conn, k_in, seed)
     return P, [P, Ce, Ci]
 
 
-def _coba(b2, n, p_conn):
+def _coba(b2, n, p_conn, k_in=None, seed=1):
     ms, mV = b2.ms, b2.mV
     ns = {"taum": 20 * ms, "taue": 5 * ms, "taui": 10 * ms, "El": -60 * mV, "Ee": 0 * mV, "Ei": -80 * mV}
     eqs = """dv/dt = (-(v - El) + ge*(Ee - v) + gi*(Ei - v))/taum : volt (unless refractory)
@@ -62,11 +105,9 @@ def _coba(b2, n, p_conn):
     P.v = "-65*mV + 5*mV*randn()"
     P.ge = "4 + 1.5*randn()"
     P.gi = "20 + 12*randn()"
-    ne = int(0.8 * n)
     Ce = b2.Synapses(P, P, on_pre="ge += 0.6")
     Ci = b2.Synapses(P, P, on_pre="gi += 6.7")
-    Ce.connect(f"i < {ne}", p=p_conn)
-    Ci.connect(f"i >= {ne}", p=p_conn)
+    _connect_ei(Ce, Ci, n, p_conn, k_in, seed)
     return P, [P, Ce, Ci]
 
 
@@ -95,7 +136,7 @@ def naud_namespace(b2):
             "I_bias": 210 * pA}
 
 
-def _pyr_stp(b2, n, p_conn):
+def _pyr_stp(b2, n, p_conn, k_in=None, seed=1):
     ms, pA, Hz = b2.ms, b2.pA, b2.Hz
     P = b2.NeuronGroup(n, NAUD_EQS, threshold="v_s > theta",
                        reset="v_s = E_L; w_s += 1; theta += 2*mV; t_spike = t", method="euler",
@@ -118,8 +159,13 @@ def _pyr_stp(b2, n, p_conn):
     update = "x = x - u*x\nu = u + f_inc*(1 - u)"
     to_soma = b2.Synapses(P, P, stp, on_pre="I_se_post += w*u*x\n" + update)
     to_dend = b2.Synapses(P, P, stp, on_pre="I_de_post += w*u*x\n" + update)
-    for syn, (w, U, tD, tF) in ((to_soma, (5, 0.9, 20, 1000)), (to_dend, (30, 0.02, 100, 100))):
-        syn.connect(condition="i != j", p=p_conn)
+    for label, syn, (w, U, tD, tF) in (("to_soma", to_soma, (5, 0.9, 20, 1000)),
+                                       ("to_dend", to_dend, (30, 0.02, 100, 100))):
+        if k_in is None:
+            syn.connect(condition="i != j", p=p_conn)
+        else:
+            i, j = fixed_indegree_pairs(0, n, n, k_in, seed, label, autapses=False)
+            syn.connect(i=i, j=j)
         syn.w = w * pA
         syn.U = U
         syn.u = U
@@ -134,8 +180,15 @@ BUILDERS = {"cuba": _cuba, "coba": _coba, "pyr_stp": _pyr_stp}
 
 
 def run(name: str, n: int = 4000, duration_ms: float = 1000.0, seed: int = 1,
-        target: str = "numpy", p_conn: float = CONNECT_P, build_dir: str | None = None) -> dict:
-    """Build and run a reference network; ``target``: ``numpy``, ``cython`` or ``cpp_standalone``."""
+        target: str = "numpy", p_conn: float = CONNECT_P, build_dir: str | None = None,
+        k_in: int | None = None, n_threads: int = 1, repeats: int = 1) -> dict:
+    """Build and run a reference network.
+
+    ``target``: ``numpy``, ``cython``, ``auto`` (Brian2's default runtime target) or
+    ``cpp_standalone``; ``k_in``: fixed in-degree instead of ``p_conn``; ``n_threads``: OpenMP
+    threads of cpp_standalone (1: OpenMP off); ``repeats``: timed repetitions (see the module
+    docstring). Spikes are those of the first ``duration_ms``.
+    """
     b2 = _b2()
     b2.start_scope()
     b2.defaultclock.dt = 0.1 * b2.ms
@@ -145,31 +198,52 @@ def run(name: str, n: int = 4000, duration_ms: float = 1000.0, seed: int = 1,
 
         b2.set_device("cpp_standalone", directory=build_dir or tempfile.mkdtemp(prefix="b2_"),
                       build_on_run=False)
-        b2.prefs.devices.cpp_standalone.openmp_threads = 0
+        b2.prefs.devices.cpp_standalone.openmp_threads = int(n_threads) if n_threads > 1 else 0
     else:
         b2.set_device("runtime")
         b2.prefs.codegen.target = target
     b2.seed(seed)
     t0 = time.perf_counter()
-    P, objs = BUILDERS[name](b2, n, p_conn)
+    P, objs = BUILDERS[name](b2, n, p_conn, k_in=k_in, seed=seed)
     mon = b2.SpikeMonitor(P)
     net = b2.Network(*objs, mon)
     t1 = time.perf_counter()
-    net.run(duration_ms * b2.ms)
-    t2 = time.perf_counter()
-    out = {"build_s": t1 - t0}
+    out = {"build_s": t1 - t0, "target": target}
     if standalone:
+        net.run(duration_ms * b2.ms)
+        t2 = time.perf_counter()
         dev = b2.get_device()
         dev.build(run=False, compile=True, clean=True)
         t3 = time.perf_counter()
-        dev.run()
-        t4 = time.perf_counter()
-        out.update(compile_s=t3 - t2, run_s=t4 - t3,
-                   run_s_internal=float(dev._last_run_time) if getattr(dev, "_last_run_time", None) else None)
+        walls, internals = [], []
+        for _ in range(max(1, repeats)):
+            t4 = time.perf_counter()
+            dev.run()
+            walls.append(time.perf_counter() - t4)
+            internals.append(float(dev._last_run_time) if getattr(dev, "_last_run_time", None) else float("nan"))
+        out.update(compile_s=t3 - t2, run_s=min(walls), run_s_internal=min(internals), n_threads=int(n_threads))
+        spike_i, spike_t = np.asarray(mon.i[:]), np.asarray(mon.t[:] / b2.ms)
     else:
-        out.update(run_s=t2 - t1)
-    out.update(spike_i=np.asarray(mon.i[:]), spike_t=np.asarray(mon.t[:] / b2.ms), n=n,
-               duration_ms=duration_ms, n_synapses=int(sum(len(o) for o in objs if isinstance(o, b2.Synapses))))
+        dt = float(b2.defaultclock.dt / b2.ms)
+        net.run(dt * b2.ms)                               # code generation and compilation
+        t2 = time.perf_counter()
+        net.run((duration_ms - dt) * b2.ms)
+        t3 = time.perf_counter()
+        walls = [(t3 - t2) * duration_ms / (duration_ms - dt)]
+        spike_i, spike_t = np.asarray(mon.i[:]), np.asarray(mon.t[:] / b2.ms)
+        for _ in range(max(1, repeats) - 1):
+            t4 = time.perf_counter()
+            net.run(duration_ms * b2.ms)
+            walls.append(time.perf_counter() - t4)
+        t5 = time.perf_counter()
+        net.run(dt * b2.ms)
+        overhead = time.perf_counter() - t5
+        objs_all = [o for o in net.objects if getattr(o, "code_objects", None)]
+        kinds = {c.__class__.__name__ for o in objs_all for c in o.code_objects}
+        out.update(startup_s=t2 - t1, run_s=min(walls), overhead_s=overhead,
+                   code_object=",".join(sorted(kinds)) or "?")
+    out.update(spike_i=spike_i, spike_t=spike_t, n=n, duration_ms=duration_ms,
+               n_synapses=int(sum(len(o) for o in objs if isinstance(o, b2.Synapses))))
     if standalone:
         b2.device.reinit()
         b2.set_device("runtime")
