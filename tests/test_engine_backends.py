@@ -80,7 +80,8 @@ def _random_net(backend, d):
     nE, nI = d["nE"], d["nI"]
     net.population("E", nE, "lif", params={"tau_m": d["tau_m"]}, init={"v_soma": d["v0"]})
     net.population("I", nI, "lif_cond")
-    net.spike_generator("gen", 3, times=d["gen_t"], indices=[k % 3 for k in range(len(d["gen_t"]))])
+    net.spike_generator("gen", 3, times=[0.1 * k for k in d["gen_steps"]],
+                        indices=[k % 3 for k in range(len(d["gen_steps"]))])
     net.poisson_group("noise", 5, rate=d["noise_rate"])
     rng = np.random.default_rng(d["seed"])
     ee = net.projection("E", "E", "exc", "fixed_probability", p=d["pEE"], weight=d["wEE"],
@@ -105,7 +106,7 @@ def _random_net(backend, d):
 net_params = st.fixed_dictionaries({
     "seed": st.integers(0, 2**32), "nE": st.integers(1, 25), "nI": st.integers(1, 8),
     "tau_m": st.floats(5.0, 40.0), "v0": st.floats(-65.0, -51.0),
-    "gen_t": st.lists(st.floats(0.0, 30.0), max_size=6, unique=True),
+    "gen_steps": st.lists(st.integers(0, 300), max_size=6, unique=True),
     "noise_rate": st.floats(0.0, 200.0), "pEE": st.floats(0.0, 1.0), "wEE": st.floats(0.0, 80.0),
     "U": st.floats(0.01, 0.9), "tau_D": st.floats(0.0, 500.0), "tau_F": st.floats(0.0, 500.0),
     "f": st.floats(0.0, 1.0), "variant": st.sampled_from(["tsodyks2", "mongillo", "payeur"]),
@@ -130,7 +131,7 @@ def test_property_random_networks(d):
 
 # ----------------------------------------------------------------------------- determinism
 def _lif_net(seed, backend="numba"):
-    d = {"seed": seed, "nE": 40, "nI": 10, "tau_m": 20.0, "v0": -55.0, "gen_t": [1.0, 2.0],
+    d = {"seed": seed, "nE": 40, "nI": 10, "tau_m": 20.0, "v0": -55.0, "gen_steps": [10, 20],
          "noise_rate": 50.0, "pEE": 0.2, "wEE": 20.0, "U": 0.5, "tau_D": 100.0, "tau_F": 50.0, "f": 0.2,
          "variant": "payeur", "wEI": 5.0, "wIE": 20.0, "n_src": 100, "rate": 10.0, "w_in": 30.0, "bias": 50.0}
     return _random_net(backend, d)

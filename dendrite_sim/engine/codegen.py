@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-VERSION = "1"
+VERSION = "2"
 _LOADED: dict[str, Callable] = {}
 
 
@@ -117,7 +117,7 @@ def generate(net) -> Kernel:
             e.deps.add(inspect.getfile(model))
             e.header.append(f"from {model.__module__} import {model.__qualname__.split('.')[0]} as _M{a}")
             attr = ".".join(model.__qualname__.split(".")[1:] + ["step"])
-            e.header.append(f"_step{a} = njit(error_model='numpy', fastmath={fm})(_M{a}.{attr})")
+            e.header.append(f"_step{a} = njit(error_model='numpy', fastmath={fm}, inline='always')(_M{a}.{attr})")
             e.arg(f"p{a}", lambda pop=pop: pop.params)
             e.arg(f"sp{a}", lambda pop=pop: pop.spiked)
             for k, v in enumerate(model.state_vars):
@@ -163,9 +163,16 @@ def generate(net) -> Kernel:
         e.arg(f"pk{q}", lambda inp=inp: inp.key)
         e.arg(f"pw{q}", lambda inp=inp: inp.weight)
         e.arg(f"pc{q}", lambda inp=inp: inp.cdf)
+        e.arg(f"pz{q}", lambda inp=inp: inp.zero_threshold)
+        if f"ph{a}" not in e.names:
+            e.arg(f"ph{a}", lambda pop=inp.pop: pop.scratch_u64)
+        # hashes in a pure integer loop (vectorises); counts only where the hash passes T0
         e.emit(2, f"key = R.step_key(pk{q}, step)")
         e.emit(2, f"for i in range(n{a}):")
-        e.emit(3, f"c{a}_{k}[i] += pw{q} * R.poisson_count(R.uniform(key, i), pc{q})")
+        e.emit(3, f"ph{a}[i] = R.hash_at(key, i)")
+        e.emit(2, f"for i in range(n{a}):")
+        e.emit(3, f"if ph{a}[i] >= pz{q}:")
+        e.emit(4, f"c{a}_{k}[i] += pw{q} * R.poisson_count(R.to_unit(ph{a}[i]), pc{q})")
 
     # ---- 2. drives
     e.emit(2, "# 2. drives")
@@ -226,6 +233,7 @@ def generate(net) -> Kernel:
             e.emit(3, f"sp{a}[i] = spk")
             for k in range(len(model.channels)):
                 e.emit(3, f"c{a}_{k}[i] *= dk{a}_{k}")
+            # spikes collected in a second pass: a store inside the update loop slows it ~2×
             e.emit(2, "nsp = 0")
             e.emit(2, f"for i in range(n{a}):")
             e.emit(3, f"if sp{a}[i]:")
@@ -256,8 +264,8 @@ def generate(net) -> Kernel:
         a = pop.index
         mons = [(m_i, m) for m_i, m in enumerate(net.spike_monitors) if m.pop is pop]
         if pop.track_bursts:
-            e.emit(2, f"for i in range(n{a}):")
-            for nm in ("sr", "er", "br"):
+            for nm in ("sr", "er", "br"):                 # one loop per array: vectorises
+                e.emit(2, f"for i in range(n{a}):")
                 e.emit(3, f"{nm}{a}[i] *= rd{a}")
         e.emit(2, f"for q in range(ns{a}[0]):")
         e.emit(3, f"i = si{a}[q]")

@@ -104,6 +104,7 @@ class Population:
     spike_idx: np.ndarray | None = None              # (n,) int64, this step's spikes (ascending)
     n_spiked: np.ndarray | None = None               # (1,) int64
     spike_count: np.ndarray | None = None            # (n,) int64, since the start
+    scratch_u64: np.ndarray | None = None            # (n,) uint64, hashes of one step (numba)
     # events and bursts (see bursts.py)
     track_bursts: bool = True
     burst_window: int = 160                          # steps
@@ -170,6 +171,10 @@ class PoissonInput:
     weight: float
     cdf: np.ndarray
     key: Any
+
+    @property
+    def zero_threshold(self):
+        return R.zero_threshold(self.cdf)
 
 
 @dataclass(eq=False)
@@ -270,6 +275,7 @@ class Network:
         pop.spike_idx = np.zeros(pop.n, dtype=np.int64)
         pop.n_spiked = np.zeros(1, dtype=np.int64)
         pop.spike_count = np.zeros(pop.n, dtype=np.int64)
+        pop.scratch_u64 = np.zeros(pop.n, dtype=np.uint64)
         self.pops[name] = pop
         self._changed()
         return pop

@@ -122,7 +122,8 @@ class NumpyBackend:
                 ring[slot] = 0.0
         for inp in net.poisson_inputs:
             counts = R.poisson_count_np(R.uniforms_np(inp.key, n, inp.pop.n), inp.cdf)
-            inp.pop.channels[inp.channel] += inp.weight * counts
+            hit = counts > 0                  # as compiled: channels change only where k > 0
+            inp.pop.channels[inp.channel][hit] += inp.weight * counts[hit]
         # 2. drives: bias + arrays
         for pop in pops:
             for comp, drive in pop.drives.items():

@@ -19,7 +19,9 @@ k_n (a generator that passes BigCrush), and every step starts a fresh, hashed se
 (:func:`stream_key`) with numpy's SeedSequence.
 
 Poisson counts use one uniform per (step, neuron) and the inverse cumulative distribution,
-tabulated once per input in Python (:func:`poisson_cdf`): count = #{k : cdf[k] ≤ u}. No
+tabulated once per input in Python (:func:`poisson_cdf`): count = #{k : cdf[k] ≤ u}; the
+common case count = 0 is decided on the integer hash alone (:func:`zero_threshold`), so the
+hashing loop vectorises. No
 transcendental function is evaluated in the loop, so the counts are bit-identical across
 backends. The table is exact to double precision for λ ≤ 700 per step.
 
@@ -66,9 +68,21 @@ def step_key(key, step):
 
 
 @register_jitable
+def hash_at(skey, index):
+    """The 64 random bits of neuron ``index`` under step key ``skey`` (pure integer, vectorisable)."""
+    return mix64(skey + (np.uint64(index) + _ONE) * GOLDEN)
+
+
+@register_jitable
+def to_unit(h):
+    """Uniform double in [0, 1) from 64 random bits (the top 53)."""
+    return (h >> _S11) * _INV53
+
+
+@register_jitable
 def uniform(skey, index):
     """Uniform double in [0, 1) for neuron ``index`` under step key ``skey`` (53 random bits)."""
-    return (mix64(skey + (np.uint64(index) + _ONE) * GOLDEN) >> _S11) * _INV53
+    return to_unit(hash_at(skey, index))
 
 
 @register_jitable
@@ -78,6 +92,15 @@ def poisson_count(u, cdf):
     while u >= cdf[k]:
         k += 1
     return k
+
+
+def zero_threshold(cdf: np.ndarray) -> np.uint64:
+    """Integer form of the fast path: count = 0 ⟺ hash < T₀ (i.e. to_unit(hash) < cdf[0]).
+
+    to_unit(h) ≥ c ⟺ ⌊h / 2¹¹⌋ ≥ ⌈c · 2⁵³⌉ ⟺ h ≥ ⌈c · 2⁵³⌉ · 2¹¹ (c · 2⁵³ is exact in binary).
+    """
+    m0 = math.ceil(float(cdf[0]) * 2.0**53)
+    return np.uint64(min(m0 << 11, 2**64 - 1))
 
 
 def poisson_count_np(u: np.ndarray, cdf: np.ndarray) -> np.ndarray:

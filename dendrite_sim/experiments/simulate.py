@@ -334,7 +334,8 @@ def _check_monitors(monitors: dict, spec: dict, sim: dict) -> None:
             raise ScenarioError(key, "expected a list of variable names")
         for v in variables:
             if v not in pops[name]["variables"]:
-                raise ScenarioError(key, f"unknown variable {v!r}; expected some of {', '.join(pops[name]['variables'])}")
+                raise ScenarioError(key, f"unknown variable {v!r}; expected some of "
+                                    f"{', '.join(pops[name]['variables'])}")
     steps = monitors["every"] / sim["dt"]
     if abs(steps - round(steps)) > 1e-6:
         raise ScenarioError("monitors.every", f"expected a multiple of dt = {sim['dt']:g} ms")
