@@ -344,7 +344,8 @@ class Network:
         self._init_bursts(pop, bursts, burst_window, tau_avg, key)
         return pop
 
-    def poisson_group(self, name: str, n: int, rate, bursts: bool = False) -> Population:
+    def poisson_group(self, name: str, n: int, rate, bursts: bool = False, burst_window: float = 16.0,
+                      tau_avg: float = 1000.0) -> Population:
         """``n`` independent Poisson spike sources at ``rate`` Hz (scalar or per neuron).
 
         Each step a source spikes with probability rate·dt (one counter-based uniform per
@@ -357,10 +358,11 @@ class Network:
             raise ScenarioError(f"{key}.rate", f"expected rates in [0, {1000.0 / self.dt:g}] Hz")
         pop.spike_prob = rate * (self.dt / 1000.0)
         pop.gen_key = R.stream_key(self.seed, f"poisson_group/{name}")
-        self._init_bursts(pop, bursts, 16.0, 1000.0, key)
+        self._init_bursts(pop, bursts, burst_window, tau_avg, key)
         return pop
 
-    def spike_generator(self, name: str, n: int, times, indices, bursts: bool = False) -> Population:
+    def spike_generator(self, name: str, n: int, times, indices, bursts: bool = False,
+                        burst_window: float = 16.0, tau_avg: float = 1000.0) -> Population:
         """``n`` sources that emit the given spikes: ``times`` (ms), ``indices`` (source).
 
         Times are rounded to the nearest step; a source may spike at most once per step.
@@ -384,7 +386,7 @@ class Network:
             raise ScenarioError(f"{key}.times", f"a source spikes twice in one step of {self.dt:g} ms")
         pop.sched_steps, pop.sched_idx = steps, idx
         pop.sched_ptr = np.zeros(1, dtype=np.int64)
-        self._init_bursts(pop, bursts, 16.0, 1000.0, key)
+        self._init_bursts(pop, bursts, burst_window, tau_avg, key)
         return pop
 
     @staticmethod
