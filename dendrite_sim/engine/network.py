@@ -225,7 +225,7 @@ class Network:
         self.spike_monitors: list[SpikeMonitor] = []
         self.state_monitors: list[StateMonitor] = []
         self.plasticity: list[Plasticity] = []
-        self._names: set[str] = set()
+        self._names: dict[str, set[str]] = {"populations": set(), "projections": set(), "inputs": set()}
         self._backend_obj = None
         self._structure_version = 0
         self.timings: dict[str, float] = {}
@@ -243,11 +243,13 @@ class Network:
         return rngmod.stream(self.seed, name)
 
     def _unique(self, name: str, key: str) -> str:
+        """Names are unique among populations, among projections and among inputs."""
         if not isinstance(name, str) or not name:
             raise ScenarioError(key, f"expected a non-empty name, got {name!r}")
-        if name in self._names:
-            raise ScenarioError(key, f"the name {name!r} is already used in this network")
-        self._names.add(name)
+        kind = key.split(".")[0]
+        if name in self._names[kind]:
+            raise ScenarioError(key, f"the name {name!r} is already used by another of the network's {kind}")
+        self._names[kind].add(name)
         return name
 
     def _changed(self):
@@ -270,7 +272,7 @@ class Network:
     def _new_pop(self, name, n, kind, key) -> Population:
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ScenarioError(f"{key}.n", f"expected a positive number of neurons, got {n!r}")
-        pop = Population(name=self._unique(name, f"{key}.name"), n=int(n), kind=kind, index=len(self.pops))
+        pop = Population(name=self._unique(name, "populations.name"), n=int(n), kind=kind, index=len(self.pops))
         pop.spiked = np.zeros(pop.n, dtype=np.bool_)
         pop.spike_idx = np.zeros(pop.n, dtype=np.int64)
         pop.n_spiked = np.zeros(1, dtype=np.int64)
