@@ -42,7 +42,7 @@ def _net(backend, every=10.0, eta=0.01, modulator=None, w_max=np.inf):
     net = Network(dt=0.1, seed=2, backend=backend)
     net.poisson_group("pre", 20, rate=30.0)
     net.population("post", 10, "lif")
-    net.current("post", "soma", bias=np.linspace(110.0, 250.0, 10))
+    net.current("post", "soma", bias=np.linspace(110.0, 400.0, 10))
     proj = net.projection("pre", "post", "exc", "fixed_probability", p=0.5, weight=1.0)
     rule = CountHebb()
     net.plasticity_hook(proj, rule, eta=eta, every=every, modulator=modulator, w_max=w_max)
@@ -71,6 +71,7 @@ def test_hook_applies_outer_product(backend):
     assert [c[0] for c in rule.calls] == pytest.approx([10, 20, 30, 40, 50, 60])
     assert all(c[1] == pytest.approx(10.0) for c in rule.calls)
     assert post_m.n_spikes > 20 and pre_m.n_spikes > 20
+    assert np.any(post_m.t < 10.0)                 # the first interval has postsynaptic spikes
     np.testing.assert_allclose(proj.conn.weights, _expected(proj, pre_m, post_m, w0, 0.01, 10.0, 60.0),
                                rtol=1e-12)
     assert np.any(proj.conn.weights != w0)
@@ -108,6 +109,24 @@ def test_burst_rule_factors_shapes_and_sign():
     assert net.plasticity[0].updates == 10
     assert np.all(np.isfinite(proj.conn.weights))
     assert net["pyr"].burst_count.sum() > 0
+
+
+def test_hook_added_mid_run_counts_only_its_intervals():
+    net, proj, rule, pre_m, post_m = _net("numba")
+    net.plasticity.clear()
+    net.run(15.0)
+    w0 = proj.conn.weights.copy()
+    net.plasticity_hook(proj, rule, eta=0.01, every=10.0)
+    net.run(25.0)                                  # updates at 20 (5 ms interval), 30, 40
+    assert [c[0] for c in rule.calls] == pytest.approx([20, 30, 40])
+    assert [c[1] for c in rule.calls] == pytest.approx([5, 10, 10])
+    w = w0.copy()
+    rows = proj.conn.pre_indices()
+    for t0, t1 in ((15, 20), (20, 30), (30, 40)):
+        pre = np.bincount(pre_m.i[(pre_m.t >= t0 - 1e-9) & (pre_m.t < t1 - 1e-9)], minlength=20)
+        post = np.bincount(post_m.i[(post_m.t >= t0 - 1e-9) & (post_m.t < t1 - 1e-9)], minlength=10)
+        w = w + (0.01 * post[proj.conn.indices].astype(float)) * pre[rows].astype(float)
+    np.testing.assert_allclose(proj.conn.weights, w, rtol=1e-12)
 
 
 def test_bad_factors_are_reported():

@@ -21,6 +21,13 @@ Python work per step); at the end of every chunk the engine
    (vectorised over the CSR arrays; identical for both backends, because the weights live in
    numpy arrays that the compiled loop reads in place).
 
+The other three parts compose the same way on this substrate: an ``Architecture`` whose
+``build`` returns a :class:`~dendrite_sim.engine.network.Network` (populations = layers,
+projections = feedforward and feedback pathways), a ``Task`` whose inputs become
+``current(..., array=...)`` drives or spike generators, and an ``Objective`` evaluated on
+output rates or spike counts read between chunks — its teaching signal reaches the rule as the
+``modulator`` or as a drive of the output population's dendrites.
+
 For example a burst-dependent rule (Payeur et al. 2021, dW/dt = η [B − P̄ E] Ẽ_pre) returns
 ``post = bursts − burst_prob · events`` (counts during the chunk) and ``pre = event_rate`` of
 the presynaptic population. Rules with per-synapse state or spike-timing precision (STDP) need
@@ -96,32 +103,34 @@ def next_boundary(net, end: int) -> int:
     return stop
 
 
+def start_interval(net, hook) -> None:
+    """Remember the counts at the start of an interval (at creation and after each update)."""
+    hook.since = (_snapshot(hook.projection.pre), _snapshot(hook.projection.post))
+    hook.t0 = net.step
+
+
 def apply_due(net) -> None:
     """Run every hook whose interval ends at the current step."""
     for h in net.plasticity:
-        if net.step % h.every == 0 and getattr(h, "_last", None) != net.step:
+        if net.step % h.every == 0 and h.last != net.step and net.step > h.t0:
             apply(net, h)
 
 
 def apply(net, hook) -> None:
     proj = hook.projection
-    if not hasattr(hook, "_since"):
-        hook._since = (_snapshot(proj.pre), _snapshot(proj.post))
-        hook._t0 = 0
     mod = hook.modulator(net) if callable(hook.modulator) else (1.0 if hook.modulator is None else hook.modulator)
     w = proj.conn.weights.view()
     w.flags.writeable = False
-    state = SpikingState(proj.name, PopulationView(proj.pre, hook._since[0]),
-                         PopulationView(proj.post, hook._since[1]), net.t,
-                         (net.step - hook._t0) * net.dt, float(mod), w)
+    state = SpikingState(proj.name, PopulationView(proj.pre, hook.since[0]),
+                         PopulationView(proj.post, hook.since[1]), net.t,
+                         (net.step - hook.t0) * net.dt, float(mod), w)
     f = hook.rule.local_factors(state)
     if not isinstance(f, LocalFactors):
         raise TypeError(f"{type(hook.rule).__name__}.local_factors must return LocalFactors")
     outer_update(proj.conn, np.asarray(f.pre, dtype=np.float64), np.asarray(f.post, dtype=np.float64),
                  hook.eta * float(f.modulator), hook.w_min, hook.w_max)
-    hook._since = (_snapshot(proj.pre), _snapshot(proj.post))
-    hook._t0 = net.step
-    hook._last = net.step
+    start_interval(net, hook)
+    hook.last = net.step
     hook.updates += 1
 
 

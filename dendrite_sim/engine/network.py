@@ -200,6 +200,9 @@ class Plasticity:
     w_min: float
     w_max: float
     updates: int = 0
+    t0: int = 0                 # step at which the current interval started
+    since: tuple = ()           # (pre, post) spike/event/burst counts at t0
+    last: int = -1              # step of the last update
 
 
 # --------------------------------------------------------------------------- network
@@ -613,8 +616,11 @@ class Network:
         """Let ``rule`` (a :class:`~dendrite_sim.core.interfaces.LearningRule`) change the
         weights of ``projection`` every ``every`` ms: see :mod:`dendrite_sim.engine.learning`."""
         proj = projection if isinstance(projection, Projection) else self._projection(projection)
+        from dendrite_sim.engine import learning
+
         hook = Plasticity(proj, rule, float(eta), self._steps(every, "plasticity.every", minimum=1),
                           modulator, float(w_min), float(w_max))
+        learning.start_interval(self, hook)
         self.plasticity.append(hook)
         return hook
 
