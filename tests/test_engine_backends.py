@@ -73,10 +73,10 @@ def test_numpy_equals_numba_every_model(model):
 
 
 # ----------------------------------------------------------------------------- property test
-def _random_net(backend, d):
+def _random_net(backend, d, fastmath=False):
     """Fixed structure (one compiled loop), random sizes, connectivity, weights, delays, STP
     parameters and variant, rates, drives and seed."""
-    net = Network(dt=0.1, seed=d["seed"], backend=backend)
+    net = Network(dt=0.1, seed=d["seed"], backend=backend, fastmath=fastmath)
     nE, nI = d["nE"], d["nI"]
     net.population("E", nE, "lif", params={"tau_m": d["tau_m"]}, init={"v_soma": d["v0"]})
     net.population("I", nI, "lif_cond")
@@ -130,11 +130,11 @@ def test_property_random_networks(d):
 
 
 # ----------------------------------------------------------------------------- determinism
-def _lif_net(seed, backend="numba"):
+def _lif_net(seed, backend="numba", fastmath=False):
     d = {"seed": seed, "nE": 40, "nI": 10, "tau_m": 20.0, "v0": -55.0, "gen_steps": [10, 20],
          "noise_rate": 50.0, "pEE": 0.2, "wEE": 20.0, "U": 0.5, "tau_D": 100.0, "tau_F": 50.0, "f": 0.2,
          "variant": "payeur", "wEI": 5.0, "wIE": 20.0, "n_src": 100, "rate": 10.0, "w_in": 30.0, "bias": 50.0}
-    return _random_net(backend, d)
+    return _random_net(backend, d, fastmath)
 
 
 def test_same_seed_bit_identical_and_seed_matters():
@@ -157,3 +157,15 @@ def test_chunked_run_equals_single_run():
         b[0].run(25.0)
     for x, y in ((a[1].t, b[1].t), (a[1].i, b[1].i), (a[3]["v_soma"], b[3]["v_soma"])):
         np.testing.assert_array_equal(x, y)
+
+
+def test_fastmath_same_statistics():
+    """fastmath lets LLVM reorder floating-point operations: spikes may differ, rates may not."""
+    counts = []
+    for fm in (False, True):
+        net, mE, _, tr = _lif_net(21, fastmath=fm)
+        net.run(300.0)
+        assert np.all(np.isfinite(tr["v_soma"]))
+        counts.append(mE.n_spikes)
+    assert counts[0] > 200
+    assert abs(counts[1] - counts[0]) < 0.05 * counts[0]
