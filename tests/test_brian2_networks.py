@@ -60,6 +60,8 @@ def assert_same(ours: list[float], theirs: list[float], rtol: float, label: str)
     bound = 3.0 * se + rtol * abs(b.mean())
     assert diff <= bound, (f"{label}: dendrite_sim {a.mean():.4g} ± {a.std(ddof=1):.2g} (n={a.size}) vs "
                            f"Brian2 {b.mean():.4g} ± {b.std(ddof=1):.2g} (n={b.size}); |Δ| = {diff:.3g} > {bound:.3g}")
+    print(f"{label}: dendrite_sim {a.mean():.4g} ± {a.std(ddof=1):.2g}, Brian2 {b.mean():.4g} ± {b.std(ddof=1):.2g}, "
+          f"|Δ| {diff:.3g} ≤ {bound:.3g}")
     return a.mean(), b.mean()
 
 
