@@ -33,12 +33,15 @@ Brian2 (the N-scaling study: 80 synapses per neuron at 4k, 16k, 64k neurons).
 Matching Brian2's Euler steps exactly
 -------------------------------------
 Brian2 (``method="euler"``) integrates the linear decays dx/dt = −x/τ of the synaptic variables
-(and of w_s and θ in PYR-STP) as x ← x·(1 − dt/τ); dendrite_sim decays them exactly,
-x ← x·exp(−dt/τ'). With ``euler_match=True`` (default) the builders pass
-τ' = −dt / ln(1 − dt/τ) (e.g. 4.9498 ms for 5 ms), which makes the two updates the same number,
-so the only differences left are the random draws (connectivity, initial states, Poisson input:
-Binomial(N, r·dt) per step in Brian2, Poisson(N·r·dt) here) and floating-point rounding.
-``euler_match=False`` keeps the published τ with exact decay (an O(dt) difference).
+(and of w_s and θ in PYR-STP) as x ← x·(1 − dt/τ); dendrite_sim decays channels exactly,
+x ← x·exp(−dt/τ), by default. With ``euler_match=True`` (default) the builders ask for the
+Euler factor: ``channel_method="euler"`` for the synaptic channels, and for the model's own
+exact decays (w_s, θ of ``naud_sprekeler``) the time constant τ' = −dt / ln(1 − dt/τ)
+(:func:`euler_tau`; 99.95 ms for 100 ms), for which exp(−dt/τ') = 1 − dt/τ. The two simulators
+then compute the same numbers step by step; the only differences left are the random draws
+(connectivity, initial states, Poisson input: Binomial(N, r·dt) per step in Brian2,
+Poisson(N·r·dt) here) and floating-point rounding. ``euler_match=False`` keeps exact decays
+with the published τ (an O(dt) difference).
 
 Order of a step: Brian2 updates state, thresholds, then delivers spikes (zero delay) to the
 synaptic variables that the *next* state update uses; dendrite_sim's default delay of one step
@@ -84,8 +87,8 @@ def euler_tau(tau: float, dt: float) -> float:
     return -dt / math.log1p(-dt / tau)
 
 
-def _tau(tau: float, dt: float, euler_match: bool) -> float:
-    return euler_tau(tau, dt) if euler_match else tau
+def _method(euler_match: bool) -> str:
+    return "euler" if euler_match else "exact"
 
 
 def _check_size(n, k_in, p_conn):
@@ -143,8 +146,8 @@ def cuba(n: int = 4000, seed: int = 1, backend: str = "numba", p_conn: float = C
     v0 = -60.0 + r.random(n) * 10.0                       # Vr + rand()·(Vt − Vr)
     pop = net.population("P", n, "lif", params={"E_L": -49.0, "tau_m": LIF_TAU_M, "C_m": LIF_C_M,
                                                 "v_th": -50.0, "v_reset": -60.0, "t_ref": 5.0},
-                         init={"v_soma": v0}, bursts=bursts,
-                         tau={"exc": _tau(5.0, dt, euler_match), "inh": _tau(10.0, dt, euler_match)})
+                         init={"v_soma": v0}, bursts=bursts, tau={"exc": 5.0, "inh": 10.0},
+                         channel_method=_method(euler_match))
     R = LIF_TAU_M / LIF_C_M                               # mV/pA
     exc, inh = ei_connectivity(n, seed, p_conn, k_in)
     net.projection("P", "P", "exc", exc, weight=CUBA_JUMP_MV[0] / R, name="exc")
@@ -166,8 +169,8 @@ def coba(n: int = 4000, seed: int = 1, backend: str = "numba", p_conn: float = C
     pop = net.population("P", n, "lif_cond", params={"E_L": -60.0, "tau_m": LIF_TAU_M, "C_m": LIF_C_M,
                                                      "v_th": -50.0, "v_reset": -60.0, "t_ref": 5.0,
                                                      "E_exc": 0.0, "E_inh": -80.0},
-                         init=init, bursts=bursts,
-                         tau={"exc": _tau(5.0, dt, euler_match), "inh": _tau(10.0, dt, euler_match)})
+                         init=init, bursts=bursts, tau={"exc": 5.0, "inh": 10.0},
+                         channel_method=_method(euler_match))
     pop.channels["exc"][:] = g_exc0
     pop.channels["inh"][:] = g_inh0
     exc, inh = ei_connectivity(n, seed, p_conn, k_in)
@@ -195,9 +198,9 @@ def pyr_stp(n: int = 4000, seed: int = 1, backend: str = "numba", p_conn: float 
     params = {}
     if euler_match:                                       # Brian2 integrates w_s and θ by Euler
         params = {"tau_ws": euler_tau(100.0, dt), "tau_theta": euler_tau(27.0, dt)}
-    taus = {ch: _tau(t, dt, euler_match) for ch, t in
-            (("soma_exc", 5.0), ("soma_inh", 10.0), ("dend_exc", 5.0), ("dend_inh", 10.0))}
-    pop = net.population("P", n, "naud_sprekeler", params=params, tau=taus, bursts=bursts)
+    taus = {"soma_exc": 5.0, "soma_inh": 10.0, "dend_exc": 5.0, "dend_inh": 10.0}
+    pop = net.population("P", n, "naud_sprekeler", params=params, tau=taus, bursts=bursts,
+                         channel_method=_method(euler_match))
     net.current("P", "soma", bias=PYR_BIAS)
     for ch, n_src, rate, w in PYR_POISSON:
         net.poisson_input("P", ch, n_sources=n_src, rate=rate, weight=w, name=f"poisson_{ch}")
