@@ -34,7 +34,8 @@ Semantics of one time step n (t = n·dt), identical on both backends:
    plasticity (u, x of neuron j relaxed exactly over the time since its last spike, then the
    release u⁻x⁻ or u⁺x⁻ of the variant) and for every synapse k of CSR row j:
    ring[(n + delay_k) mod L, post_k] += w_k · release. With delay = 1 step (the default) a
-   spike takes effect on the next step, as in Brian2 with zero synaptic delay.
+   spike takes effect on the next step, as in Brian2 with zero synaptic delay; in general a
+   delay of d steps here equals a Brian2 ``delay`` of (d − 1)·dt.
 
 A synaptic input of weight w arriving at step m therefore contributes w·exp(−(n − m)·dt/τ) to
 the channel seen by the neuron update at step n ≥ m (exponential current or conductance).
@@ -685,7 +686,7 @@ class Network:
             stop = learning.next_boundary(self, end)
             while self.step < stop:
                 for m in self.spike_monitors:
-                    m.ensure_capacity()
+                    m.ensure_capacity(self.step)
                 done = backend.run_steps(self.step, stop - self.step)
                 self.step += done
             learning.apply_due(self)
