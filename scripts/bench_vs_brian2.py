@@ -8,7 +8,8 @@ One run, one machine, the same networks (issue 3, part 8):
 * **N scaling**: CUBA and COBA with a fixed in-degree of 80 synapses per neuron at 4k/16k/64k;
 * **compile and start-up**: Brian2's code generation + g++ time (cpp_standalone) and code-object
   compilation (runtime), reported apart from the run times; our cold Numba compile and the
-  time to the first step in a fresh process with a cold and a warm kernel cache;
+  time to the first step in a fresh process with a cold and a warm kernel cache (PYR-STP-4000,
+  measured by ``scripts/time_to_first_step.py``);
 * **profile** of our fused loop on COBA-4000 and PYR-STP-4000: the cycle counter read between the
   phases of every step (arrivals, drives, monitors, neuron update + spike collection,
   bookkeeping, propagation), in an instrumented copy of the generated loop.
@@ -43,13 +44,11 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 
@@ -107,36 +106,22 @@ def measure(sim: str, name: str, n: int, duration_ms: float, seed: int, repeats:
 
 
 # --------------------------------------------------------------------------- fresh processes
-_TTFS = textwrap.dedent("""
-    import json, time
-    t0 = time.perf_counter()
-    from dendrite_sim.validation import networks as N
-    t1 = time.perf_counter()
-    b = N.build({name!r}, n={n}, seed=1)
-    t2 = time.perf_counter()
-    b.net.run(b.net.dt)
-    t3 = time.perf_counter()
-    print(json.dumps({{"import_s": t1 - t0, "build_s": t2 - t1, "first_step_s": t3 - t2,
-                      "codegen_s": b.net.timings.get("codegen_s"), "first_call_s": b.net.timings.get("first_call_s")}}))
-""")
+def time_to_first_step(network: str = "pyr_stp", warm_repeats: int = 3) -> dict:
+    """Cold (empty kernel and Numba caches) and warm (later processes, best of ``warm_repeats``)
+    time to the first step, with the engine's ``scripts/time_to_first_step.py`` (PYR-STP-4000)."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import time_to_first_step as ttfs
 
-
-def time_to_first_step(name: str = "coba", n: int = 4000) -> dict:
-    """Cold (empty kernel and Numba caches) and warm (second process) time to the first step."""
-    with tempfile.TemporaryDirectory(prefix="dsim_ttfs_") as tmp:
-        env = dict(os.environ, DENDRITE_SIM_CACHE=os.path.join(tmp, "kernels"),
-                   NUMBA_CACHE_DIR=os.path.join(tmp, "numba"), PYTHONPATH=str(ROOT))
-        out = {}
-        for label in ("cold", "warm", "warm2"):
-            t0 = time.perf_counter()
-            p = subprocess.run([sys.executable, "-c", _TTFS.format(name=name, n=n)], env=env, cwd=ROOT,
-                               capture_output=True, text=True, check=True)
-            total = time.perf_counter() - t0
-            res = json.loads(p.stdout.strip().splitlines()[-1])
-            res["process_total_s"] = total
-            out[label] = res
-    out["warm"] = min(out.pop("warm"), out.pop("warm2"), key=lambda d: d["first_step_s"]) | {}
-    return out
+    cwd = os.getcwd()
+    os.chdir(ROOT)                                        # the child imports dendrite_sim from here
+    try:
+        with tempfile.TemporaryDirectory(prefix="dsim_ttfs_") as cache:
+            cold = ttfs.measure(network, cache)
+            warm = [ttfs.measure(network, cache) for _ in range(max(1, warm_repeats))]
+    finally:
+        os.chdir(cwd)
+    return {"network": network, "cold": cold, "warm": min(warm, key=lambda d: d["first_step_s"]),
+            "warm_all": [w["first_step_s"] for w in warm]}
 
 
 # --------------------------------------------------------------------------- profile
@@ -318,8 +303,9 @@ def main(argv=None) -> int:
               f"bursts {r['burst_fraction']:.3f}  (load {load()})", flush=True)
 
     # ---- compile and start-up (first: the cold compile must not find a warm cache)
-    print("time to first step (fresh processes, COBA-4000)...", flush=True)
-    ttfs = time_to_first_step("coba", 4000)
+    print("time to first step (fresh processes, PYR-STP-4000)...", flush=True)
+    ttfs = time_to_first_step("pyr_stp")
+    print(f"  cold {ttfs['cold']['first_step_s']:.3f} s, warm {ttfs['warm_all']} s", flush=True)
 
     # ---- main networks
     main_results = []
@@ -383,17 +369,19 @@ def main(argv=None) -> int:
     if scaling:
         md += ["", f"## N scaling ({args.k_in} synapses per neuron, fixed in-degree)", "",
                md_table(HEADER, group_rows(scaling))]
-    md += ["", "## Compile and start-up", "",
+    md += ["", f"## Compile and start-up (ours: {LABEL[ttfs['network']]}-4000, fresh processes; "
+           f"warm first steps {', '.join(f'{x:.3f}' for x in ttfs['warm_all'])} s)", "",
            md_table(["what", "seconds"], [
                ["ours: cold compile + first step (empty caches, fresh process)",
                 fmt(ttfs["cold"]["first_step_s"], ".2f")],
                ["ours: first step, warm cache, fresh process (codegen + cache load + 1 step)",
                 fmt(ttfs["warm"]["first_step_s"], ".3f")],
-               ["ours: `import dendrite_sim.validation.networks` (fresh process, warm)",
+               ["ours: import numpy, numba, dendrite_sim.engine.network (fresh process, warm)",
                 fmt(ttfs["warm"]["import_s"], ".3f")],
-               ["ours: build COBA-4000 (fresh process, warm)", fmt(ttfs["warm"]["build_s"], ".3f")],
-               ["ours: whole fresh process to first step (interpreter start included, warm)",
-                fmt(ttfs["warm"]["process_total_s"], ".3f")],
+               ["ours: build PYR-STP-4000 (fresh process, warm)", fmt(ttfs["warm"]["build_s"], ".3f")],
+               ["ours: import + build + first step (fresh process, warm)", fmt(ttfs["warm"]["total_s"], ".3f")],
+               ["ours: spawn to exit of that process (interpreter start included, warm)",
+                fmt(ttfs["warm"]["wall_s"], ".3f")],
                *[[f"Brian2 cpp_standalone codegen + g++: {LABEL[r['name']]}-{r['n']}", fmt(r["compile_s"], ".1f")]
                  for r in main_results if r["sim"] == "cpp_standalone"],
                *[[f"Brian2 runtime first run (code objects; {r.get('code_object', '?')}): {LABEL[r['name']]}-{r['n']}",
