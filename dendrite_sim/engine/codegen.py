@@ -312,13 +312,23 @@ def generate(net) -> Kernel:
             e.arg(f"qu{q}", lambda proj=proj: proj.stp_u)
             e.arg(f"qx{q}", lambda proj=proj: proj.stp_x)
             e.arg(f"ql{q}", lambda proj=proj: proj.stp_last)
-            e.emit(3, f"u, x = STP.stp_relax(qu{q}[j], qx{q}[j], (step - ql{q}[j]) * dt, "
-                      f"qs{q}.U, qs{q}.tau_D, qs{q}.tau_F, qs{q}.variant)")
-            e.emit(3, f"rel, u, x = STP.stp_spike(u, x, qs{q}.U, qs{q}.f, qs{q}.variant)")
-            e.emit(3, f"qu{q}[j] = u")
-            e.emit(3, f"qx{q}[j] = x")
+            # shared parameters: one update per presynaptic spike (state per neuron j);
+            # heterogeneous parameters: one update per synapse kk of the row (state per synapse)
+            at, par = ("kk", "[kk]") if proj.stp_per_synapse else ("j", "")
+            body = [f"u, x = STP.stp_relax(qu{q}[{at}], qx{q}[{at}], el, qs{q}.U{par}, "
+                    f"qs{q}.tau_D{par}, qs{q}.tau_F{par}, qs{q}.variant{par})",
+                    f"rel, u, x = STP.stp_spike(u, x, qs{q}.U{par}, qs{q}.f{par}, qs{q}.variant{par})",
+                    f"qu{q}[{at}] = u",
+                    f"qx{q}[{at}] = x"]
+            e.emit(3, f"el = (step - ql{q}[j]) * dt")
             e.emit(3, f"ql{q}[j] = step")
+            if not proj.stp_per_synapse:
+                for line in body:
+                    e.emit(3, line)
             e.emit(3, f"for kk in range(qp{q}[j], qp{q}[j + 1]):")
+            if proj.stp_per_synapse:
+                for line in body:
+                    e.emit(4, line)
             e.emit(4, f"r{b}_{k}[(step + qd{q}[kk]) % L, qi{q}[kk]] += qw{q}[kk] * rel")
         else:
             e.emit(3, f"for kk in range(qp{q}[j], qp{q}[j + 1]):")

@@ -157,9 +157,10 @@ class Projection:
     channel: str
     conn: C.Connectivity
     stp: stpmod.STPParams | None = None
-    stp_u: np.ndarray | None = None          # per presynaptic neuron
+    stp_u: np.ndarray | None = None          # per presynaptic neuron (per synapse if stp_per_synapse)
     stp_x: np.ndarray | None = None
-    stp_last: np.ndarray | None = None       # step of the last presynaptic spike
+    stp_last: np.ndarray | None = None       # step of the last presynaptic spike (per neuron)
+    stp_per_synapse: bool = False            # heterogeneous parameters: fields are (nnz,) arrays
 
 
 @dataclass(eq=False)
@@ -415,7 +416,10 @@ class Network:
         ``weight``: scalar or per-synapse array (CSR order); ``delay``: ms (scalar or
         per-synapse array), at least one step (default: one step). ``stp``: None, a preset
         name, an :class:`~dendrite_sim.synapses.stp.STPParams`, or a dict
-        ``{"preset": ..., **overrides}`` / ``{U, tau_D, tau_F, f, variant}``.
+        ``{"preset": ..., **overrides}`` / ``{U, tau_D, tau_F, f, variant}``. A field given as
+        an array of one value per synapse (CSR order) makes the projection heterogeneous: its
+        (u, x) state is then kept per synapse; otherwise per presynaptic neuron, since it
+        depends only on the presynaptic spike train (one update per spike, not per synapse).
         """
         pre_p = self._pop(pre, "projections.pre")
         post_p = self._pop(post, "projections.post")
@@ -449,8 +453,8 @@ class Network:
         conn.delays = np.array(np.broadcast_to(steps.astype(C.DELAY), (conn.nnz,)))
         proj = Projection(name=name, pre=pre_p, post=post_p, channel=channel, conn=conn)
         if stp is not None:
-            proj.stp = self._stp_params(stp, f"{key}.stp")
-            u, x = stpmod.initial_state(pre_p.n, proj.stp)
+            proj.stp, proj.stp_per_synapse = self._stp_params(stp, f"{key}.stp", conn.nnz)
+            u, x = stpmod.initial_state(conn.nnz if proj.stp_per_synapse else pre_p.n, proj.stp)
             proj.stp_u, proj.stp_x = u, x
             proj.stp_last = np.full(pre_p.n, B.NEVER, dtype=np.int64)
         self.projections.append(proj)
@@ -488,16 +492,39 @@ class Network:
             raise ScenarioError(f"{key}.{e.key}", e.expected) from None
 
     @staticmethod
-    def _stp_params(stp, key) -> stpmod.STPParams:
+    def _stp_params(stp, key, nnz: int) -> tuple[stpmod.STPParams, bool]:
+        """(parameters, per_synapse): shared scalars, or per-synapse arrays of length ``nnz``."""
         if isinstance(stp, stpmod.STPParams):
-            return stpmod.make_params(stp, key=key)
-        if isinstance(stp, str):
-            return stpmod.preset(stp, key=key)
+            stp = stp._asdict()
+        elif isinstance(stp, str):
+            return stpmod.preset(stp, key=key), False
         if isinstance(stp, dict):
             stp = dict(stp)
-            if "preset" in stp:
-                return stpmod.preset(stp.pop("preset"), key=key, **stp)
-            return stpmod.make_params(key=key, **stp)
+            arrays = {k: v for k, v in stp.items() if np.ndim(v) > 0}
+            scalars = {k: v for k, v in stp.items() if k not in arrays and k != "preset"}
+            base = (stpmod.preset(stp["preset"], key=key, **scalars) if "preset" in stp
+                    else stpmod.make_params(key=key, **scalars))
+            if not arrays:
+                return base, False
+            fields = {}
+            for name in stpmod.STPParams._fields:
+                if name not in arrays:
+                    value = getattr(base, name)
+                    fields[name] = np.full(nnz, value, dtype=np.int64 if name == "variant" else np.float64)
+                    continue
+                values = np.asarray(arrays.pop(name))
+                if values.shape != (nnz,):
+                    raise ScenarioError(f"{key}.{name}", f"expected a scalar or {nnz} values (one per "
+                                        f"synapse, CSR order), got shape {values.shape}")
+                # validate every distinct value with the scalar rules
+                for v in np.unique(values):
+                    stpmod.make_params(base, key=key, **{name: v.item()})
+                fields[name] = values.astype(np.int64 if name == "variant" else np.float64)
+            if arrays:
+                bad = next(iter(arrays))
+                raise ScenarioError(f"{key}.{bad}", f"unknown STP parameter; allowed: "
+                                    f"{', '.join(stpmod.STPParams._fields)}")
+            return stpmod.STPParams(**fields), True
         raise ScenarioError(key, f"expected a preset name ({', '.join(stpmod.PRESETS)}) or a table, got {stp!r}")
 
     # ------------------------------------------------------------------ inputs

@@ -210,28 +210,33 @@ class NumpyBackend:
             return
         j = pre.spike_idx[:k]
         conn = proj.conn
-        release = None
-        if proj.stp is not None:
-            p = proj.stp
-            elapsed = (n - proj.stp_last[j]) * self.net.dt
-            p = libm_params(p)
-            u, x = stpmod.stp_relax(libm(proj.stp_u[j]), libm(proj.stp_x[j]), libm(elapsed),
-                                    p.U, p.tau_D, p.tau_F, p.variant)
-            release, u, x = stpmod.stp_spike(u, x, p.U, p.f, p.variant)
-            proj.stp_u[j] = plain(u)
-            proj.stp_x[j] = plain(x)
-            proj.stp_last[j] = n
-            release = plain(release)
         starts = conn.indptr[j]
         counts = conn.indptr[j + 1] - starts
         total = int(counts.sum())
-        if total == 0:
-            return
         # synapse indices of the spiking rows, rows in ascending order, CSR order within a row
         syn = np.repeat(starts - (np.cumsum(counts) - counts), counts) + np.arange(total)
+        release = None
+        if proj.stp is not None:
+            elapsed = (n - proj.stp_last[j]) * self.net.dt
+            proj.stp_last[j] = n
+            if proj.stp_per_synapse:   # state and parameters per synapse
+                at, elapsed = syn, np.repeat(elapsed, counts)
+                p = libm_params(type(proj.stp)(*[v[syn] for v in proj.stp]))
+            else:                      # state per presynaptic neuron
+                at, p = j, libm_params(proj.stp)
+            u, x = stpmod.stp_relax(libm(proj.stp_u[at]), libm(proj.stp_x[at]), libm(elapsed),
+                                    p.U, p.tau_D, p.tau_F, p.variant)
+            release, u, x = stpmod.stp_spike(u, x, p.U, p.f, p.variant)
+            proj.stp_u[at] = plain(u)
+            proj.stp_x[at] = plain(x)
+            release = plain(release)
+            if not proj.stp_per_synapse:
+                release = np.repeat(release, counts)
+        if total == 0:
+            return
         values = conn.weights[syn]
         if release is not None:
-            values = values * np.repeat(release, counts)
+            values = values * release
         ring = proj.post.rings[proj.channel]
         slots = (n + conn.delays[syn].astype(np.int64)) % ring.shape[0]
         np.add.at(ring, (slots, conn.indices[syn]), values)   # sequential, in this order
