@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
+# spike times are multiples of dt stored as floats: a gap of exactly 16 ms must count as
+# "within 16 ms" whatever the rounding, as in the engine's integer-step detection
+_TOLERANCE_MS = 1e-6
+
 
 def split_trains(spike_i: np.ndarray, spike_t: np.ndarray, n: int) -> list[np.ndarray]:
     """Per-neuron sorted spike times from flat (index, time) arrays."""
@@ -38,10 +42,11 @@ def events_and_bursts(train: np.ndarray, burst_isi: float = 16.0) -> tuple[np.nd
     """Event start times and a boolean per event (True for bursts) of one sorted spike train."""
     if len(train) == 0:
         return np.zeros(0), np.zeros(0, dtype=bool)
+    limit = burst_isi + _TOLERANCE_MS
     gaps_before = np.diff(train, prepend=-np.inf)
-    starts = np.flatnonzero(gaps_before > burst_isi)
+    starts = np.flatnonzero(gaps_before > limit)
     gaps_after = np.diff(train, append=np.inf)
-    return train[starts], gaps_after[starts] <= burst_isi
+    return train[starts], gaps_after[starts] <= limit
 
 
 def burst_fraction(trains: list[np.ndarray], burst_isi: float = 16.0) -> float:
