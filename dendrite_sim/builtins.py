@@ -32,3 +32,6 @@ from dendrite_sim.imaging import indicators  # noqa: F401
 
 # spiking network experiment
 from dendrite_sim.experiments import simulate  # noqa: F401
+
+# OpenScope-style imaging study (spiking circuit -> synthetic imaging -> NWB)
+from dendrite_sim.experiments import openscope_session  # noqa: F401
