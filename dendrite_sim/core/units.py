@@ -21,6 +21,7 @@ concentration  nM
 from __future__ import annotations
 
 import functools
+import math
 
 import pint
 
@@ -65,4 +66,28 @@ def parse_quantity(value, dimension: str, key: str) -> float:
     mag = float(q.to(target).magnitude)
     if mag != mag or mag in (float("inf"), float("-inf")):
         raise ScenarioError(key, f"expected a finite {dimension}, got {value!r}")
+    return mag
+
+
+def parse_in_unit(value, unit: str, key: str) -> float:
+    """A number (already in ``unit``) or a string with units compatible with ``unit`` → float in
+    ``unit``. Used where a part declares its own unit (e.g. a model's rate in 1/ms, a gain in 1/mV;
+    ``"1"`` for dimensionless)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ScenarioError(key, f"expected a number in {unit} or a quantity with units, got {value!r}")
+    if not isinstance(value, str):
+        mag = float(value)
+    else:
+        target = ureg().Quantity(1.0, unit)
+        try:
+            q = ureg().Quantity(value.strip())
+        except Exception:
+            raise ScenarioError(key, f"expected a quantity in units of {unit}, could not parse {value!r}") from None
+        if not isinstance(q, pint.Quantity):
+            q = ureg().Quantity(float(q))
+        if q.dimensionality != target.dimensionality:
+            raise ScenarioError(key, f"expected a quantity in units of {unit}, got {value!r}")
+        mag = float(q.to(target.units).magnitude)
+    if not math.isfinite(mag):
+        raise ScenarioError(key, f"expected a finite value, got {value!r}")
     return mag

@@ -46,7 +46,7 @@ from dendrite_sim.core.errors import ScenarioError
 from dendrite_sim.core.interfaces import Experiment
 from dendrite_sim.core.registry import register
 from dendrite_sim.core.schema import REQUIRED, Field, validate_section
-from dendrite_sim.core.units import INTERNAL_UNITS, parse_quantity
+from dendrite_sim.core.units import parse_quantity
 
 SIMULATION = {
     "dt": Field("quantity", "0.1 ms", "time step", dimension="time", lo=0.0, lo_open=True, hi=10.0),
@@ -145,23 +145,6 @@ def _weight(value, key) -> float:
         raise ScenarioError(key, f"expected a current (\"5 pA\") or a conductance (\"2 nS\"), got {value!r}") from None
 
 
-def _internal(value, key) -> float:
-    """A model parameter: a number (internal units) or a string with units of any known dimension."""
-    if isinstance(value, bool):
-        raise ScenarioError(key, f"expected a number or a quantity with units, got {value!r}")
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        for dim in INTERNAL_UNITS:
-            try:
-                return parse_quantity(value, dim, key)
-            except ScenarioError:
-                continue
-        raise ScenarioError(key, f"expected a quantity in one of the units {', '.join(INTERNAL_UNITS.values())}, "
-                            f"got {value!r}")
-    raise ScenarioError(key, f"expected a number or a quantity with units, got {value!r}")
-
-
 def _table(value, key) -> Mapping:
     if not isinstance(value, Mapping):
         raise ScenarioError(key, f"expected a table, got {value!r}")
@@ -184,15 +167,16 @@ def parse_network(network: dict, dt: float) -> dict:
         spec["type"] = kind
         if kind == "neurons":
             cls = registry.get("neuron", spec["model"], f"{key}.model")
-            spec["params"] = {k: _internal(v, f"{key}.params.{k}") for k, v in spec["params"].items()}
-            cls.make_params(spec["params"], key=f"{key}.params")
+            # each value in the unit the model declares (strings with units are converted)
+            resolved = cls.make_params(spec["params"], key=f"{key}.params")
+            spec["params"] = {k: getattr(resolved, k) for k in spec["params"]}
             init = {}
             for var, v in spec["init"].items():
                 if var not in cls.state_vars:
                     raise ScenarioError(f"{key}.init.{var}", f"expected a state variable of {spec['model']}: "
                                         f"{', '.join(cls.state_vars)}")
-                init[var] = ([_internal(x, f"{key}.init.{var}") for x in v] if isinstance(v, list)
-                             else _internal(v, f"{key}.init.{var}"))
+                init[var] = ([cls.quantity(var, x, f"{key}.init.{var}") for x in v] if isinstance(v, list)
+                             else cls.quantity(var, v, f"{key}.init.{var}"))
             spec["init"] = init
             tau = {}
             for ch, v in spec["tau"].items():

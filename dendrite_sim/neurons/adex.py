@@ -147,6 +147,9 @@ class AdEx(NeuronModel):
     channels = {"exc": 5.0, "inh": 10.0}   # conductances in nS
     compartments = ("soma",)
     Params = AdExParams
+    units = {"C_m": "pF", "g_L": "nS", "E_L": "mV", "V_T": "mV", "Delta_T": "mV", "a": "nS",
+             "tau_w": "ms", "b": "pA", "V_r": "mV", "V_peak": "mV", "t_ref": "ms", "E_exc": "mV",
+             "E_inh": "mV", "v_soma": "mV", "w": "pA", "refractory": "ms"}
 
     @staticmethod
     def step(v, w, ref, g_exc, g_inh, I_drive, p, dt):

@@ -56,6 +56,10 @@ class NeuronModel(Part):
     compartments: ClassVar[tuple[str, ...]] = ("soma",)
     Params: ClassVar[type] = NamedTuple
     spike_var: ClassVar[str] = "v_soma"   # the variable a raster or threshold refers to
+    #: unit of every parameter and state variable (pint spelling, "1" for dimensionless): a
+    #: scenario may write ``"0.2 nA"`` for a parameter in pA; a quantity of another dimension is
+    #: an error. Names missing here accept plain numbers only (in the model's own unit).
+    units: ClassVar[dict[str, str]] = {}
     needs_uniform: ClassVar[bool] = False  # True: step takes a uniform [0, 1) number before p
 
     @staticmethod
@@ -67,7 +71,8 @@ class NeuronModel(Part):
         """Defaults with ``overrides`` (internal-unit floats) applied; unknown names are errors."""
         overrides = overrides or {}
         fields = cls.Params._fields
-        for name in overrides:
+        values = {}
+        for name, value in overrides.items():
             if name not in fields:
                 import difflib
 
@@ -75,7 +80,21 @@ class NeuronModel(Part):
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise ScenarioError(f"{key}.{name}", f"unknown parameter of {cls.registered_name}{hint}; "
                                     f"allowed: {', '.join(fields)}")
-        return cls.Params(**{**cls.Params()._asdict(), **{k: float(v) for k, v in overrides.items()}})
+            values[name] = cls.quantity(name, value, f"{key}.{name}")
+        return cls.Params(**{**cls.Params()._asdict(), **values})
+
+    @classmethod
+    def quantity(cls, name: str, value, key: str) -> float:
+        """``value`` of parameter or state variable ``name`` as a float in the model's unit."""
+        from dendrite_sim.core.units import parse_in_unit
+
+        unit = cls.units.get(name)
+        if unit is None:
+            if isinstance(value, str) or isinstance(value, bool):
+                raise ScenarioError(key, f"expected a plain number ({cls.registered_name} declares no unit "
+                                    f"for {name!r}), got {value!r}")
+            return float(value)
+        return parse_in_unit(value, unit, key)
 
     @classmethod
     def initial_state(cls, n: int, p, rng: np.random.Generator) -> dict[str, np.ndarray]:

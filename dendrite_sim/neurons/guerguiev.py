@@ -85,6 +85,9 @@ class Guerguiev(NeuronModel):
     channels = {"basal": 3.0, "apical": 3.0, "soma_exc": 3.0, "soma_inh": 3.0}
     compartments = ("basal", "soma", "apical")
     Params = GuerguievParams
+    units = {"g_L": "1/ms", "g_B": "1/ms", "g_A": "1/ms", "tau_L": "ms", "tau_s": "ms",
+             "phi_max": "1/ms", "E_E": "1", "E_I": "1", "v_basal": "1", "v_apical": "1", "v_soma": "1",
+             "apical_integral": "1"}
     needs_uniform = True
 
     @staticmethod

@@ -44,6 +44,8 @@ class LIF(NeuronModel):
     channels = {"exc": 5.0, "inh": 10.0}
     compartments = ("soma",)
     Params = LIFParams
+    units = {"E_L": "mV", "tau_m": "ms", "C_m": "pF", "v_th": "mV", "v_reset": "mV", "t_ref": "ms",
+             "E_exc": "mV", "E_inh": "mV", "v_soma": "mV", "refractory": "ms"}
 
     @staticmethod
     def step(v, ref, I_exc, I_inh, I_drive, p, dt):
@@ -69,6 +71,8 @@ class LIFCond(NeuronModel):
     channels = {"exc": 5.0, "inh": 10.0}   # conductances in nS
     compartments = ("soma",)
     Params = LIFParams
+    units = {"E_L": "mV", "tau_m": "ms", "C_m": "pF", "v_th": "mV", "v_reset": "mV", "t_ref": "ms",
+             "E_exc": "mV", "E_inh": "mV", "v_soma": "mV", "refractory": "ms"}
 
     @staticmethod
     def step(v, ref, g_exc, g_inh, I_drive, p, dt):

@@ -73,6 +73,11 @@ class NaudSprekeler(NeuronModel):
     channels = {"soma_exc": 5.0, "soma_inh": 10.0, "dend_exc": 5.0, "dend_inh": 10.0}  # pA
     compartments = ("soma", "dend")
     Params = NaudSprekelerParams
+    units = {"E_L": "mV", "tau_s": "ms", "C_s": "pF", "g_s": "pA", "b_w": "pA", "tau_ws": "ms",
+             "tau_d": "ms", "C_d": "pF", "g_d": "pA", "a_w": "nS", "tau_wd": "ms", "c_d": "pA",
+             "bap_length": "ms", "E_d": "mV", "D": "mV", "theta_0": "mV", "delta_theta": "mV",
+             "tau_theta": "ms", "w_d0": "mV", "v_soma": "mV", "v_dend": "mV", "w_s": "1",
+             "w_d": "mV", "theta": "mV", "bap": "ms"}
 
     @staticmethod
     def step(v_s, v_d, w_s, w_d, theta, bap, I_se, I_si, I_de, I_di, I_soma, I_dend, p, dt):

@@ -84,6 +84,10 @@ class UrbanczikSenn(NeuronModel):
     channels = {"soma_exc": 3.0, "soma_inh": 3.0, "dend_exc": 3.0, "dend_inh": 3.0}
     compartments = ("soma", "dend")
     Params = UrbanczikSennParams
+    units = {"C": "pF", "g_L": "nS", "E_L": "mV", "C_d": "pF", "g_L_d": "nS", "E_L_d": "mV",
+             "g_sp": "nS", "g_ps": "nS", "E_ex": "mV", "E_in": "mV", "t_ref": "ms", "phi_max": "1/ms",
+             "rate_slope": "1", "beta": "1/mV", "theta": "mV", "v_soma": "mV", "v_dend": "mV",
+             "refractory": "ms"}
     needs_uniform = True
 
     @staticmethod
