@@ -7,7 +7,7 @@ from dendrite_sim.core import registry
 from dendrite_sim.core.errors import ScenarioError
 from dendrite_sim.core.units import ureg
 
-MODELS = registry.available("neuron")
+MODELS = {k: v for k, v in registry.available("neuron").items() if v.__module__.startswith("dendrite_sim.")}
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))

@@ -43,6 +43,8 @@ class QIF(NeuronModel):
     channels = {"exc": 5.0}          # a current channel (pA), decays with 5 ms
     compartments = ("soma",)
     Params = QIFParams
+    units = {"C": "pF", "k": "nS/mV", "v_r": "mV", "v_t": "mV", "v_peak": "mV",
+             "v_reset": "mV", "v_soma": "mV"}
 
     @staticmethod
     def step(v, I_exc, I_drive, p, dt):
