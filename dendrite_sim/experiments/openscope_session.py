@@ -62,17 +62,18 @@ firing falls back towards the D level (13 → 9.6 → 7.4 Hz; D ≈ 5–6.6 Hz) 
 Result: the apical USI grows (1.6 → 2.9 → 4.6: U responses become reliable) while the somatic
 USI falls (0.78 → 0.83 → 0.31) — the two compartments evolve in opposite directions, as
 Gillon et al. 2024 report for L2/3 and L5 pyramidal neurons tracked over days (as we recall
-their abstract: somata less, distal apical dendrites more sensitive to the pattern-violating U). Caveat: the mean apical ΔF/F to U does not grow (2.3 → 1.7 → 2.2): in the
-imaging model a burst's Ca²⁺ spike (8 δc per burst spike, Hill-supralinear readout) weighs as much
-as a 0.3 s plateau, so the loss of bursts offsets the longer plateaus; the selectivity change
-comes from reliability. The parameters of the two rules were chosen to give this outcome; with
+their abstract: somata less, distal apical dendrites more sensitive to the pattern-violating U).
+Caveat: the mean apical ΔF/F to U does not grow (2.3 → 1.7 → 2.2): in the imaging model a
+burst's Ca²⁺ spike (8 δc per burst spike, Hill-supralinear readout) weighs as much as a 0.3 s
+plateau, so the loss of bursts offsets the longer plateaus; the selectivity change comes from
+reliability. The parameters of the two rules were chosen to give this outcome; with
 weaker inhibitory plasticity both compartments' U responses grow together, because the
 Naud–Sprekeler dendrite drives the soma strongly (g_s f(V_d) up to 1.3 nA).
 
 Ground truth per pyramidal neuron and day: spike times, burst flags (≥ 2 spikes within 16 ms),
 plateau intervals (V_dend above ``plateau_threshold`` for at least ``plateau_min_duration``;
 the ≈ 50 ms dendritic Ca²⁺ spike of every burst is shorter and is already imaged as a burst),
-latents at ``latent_rate``: ``v_apical`` (V_dend, mV, mean over each latent bin), ``burst_prob``
+latents at ``latent_rate`` (float32): ``v_apical`` (V_dend, mV, mean over each latent bin), ``burst_prob``
 (the engine's running burst probability P̄ = r_B/r_E, window ``tau_avg``) and ``error``
 (the feedback current reaching the dendrite, ``dend_exc``, pA). Each day goes through the
 imaging forward model (:func:`dendrite_sim.imaging.simulate_session`: one somatic and
@@ -87,8 +88,8 @@ Analysis. Response of an ROI to a D or U frame starting at t₀: mean ΔF/F over
 estimate, :func:`dendrite_sim.imaging.dff.noise_std`) and Rupprecht et al.'s ν, medians over
 ROIs and days. Event size: ΔF/F peak in [t, t + 0.5 s) minus the mean in [t − 0.3 s, t) after
 ground-truth burst onsets t isolated by ≥ 1 s from other bursts of the neuron, median over
-events and ROIs (``dff`` measured, ``dff_noiseless`` from the noiseless trace), and its ratio to
-the noise s.d. (``snr``).
+events and ROIs (``dff`` measured, ``dff_noiseless`` from the noiseless trace), its ratio to
+the noise s.d. (``snr``) and the number of (event, ROI) measurements (``n_events``).
 
 metrics.json keys (stable)::
 
@@ -100,7 +101,8 @@ metrics.json keys (stable)::
         dff.{soma, apical}.{expected, unexpected, difference, expected_sem, unexpected_sem, usi},
         spikes.{rate_hz, burst_rate_hz, plateau_fraction}.{expected, unexpected, grey},
         feedback_rate_hz.{expected, unexpected, grey}, interneuron_rate_hz.{...},
-        weights.{feedback_dend_pA, inhibition_soma_pA}}     (means, at the time of the session)
+        weights.{feedback_dend_pA, inhibition_soma_pA},     (means, at the time of the session)
+        simulation.{build_s, run_s, codegen_s, first_call_s}}
     prediction.{soma_usi_change, apical_usi_change, soma_difference_change,
                 apical_difference_change, opposite_directions}
     files.{sessions[], exported[]}
@@ -437,9 +439,9 @@ def ground_truth(rec: DayRecord, latent_every: float, threshold: float, min_dura
     plateaus = plateau_intervals(rec.v_dend, rec.record_every, threshold, min_duration)
     factor = int(round(latent_every / rec.record_every))
     n_lat = int(np.floor(rec.duration_ms / latent_every + 1e-9))
-    v_apical = bin_mean(rec.v_dend, factor)[:n_lat]
-    latents = {"v_apical": v_apical, "burst_prob": rec.slow["burst_prob"][:n_lat],
-               "error": rec.slow["dend_exc"][:n_lat]}
+    f32 = lambda a: np.ascontiguousarray(a[:n_lat], dtype=np.float32)   # halves the files
+    latents = {"v_apical": f32(bin_mean(rec.v_dend, factor)), "burst_prob": f32(rec.slow["burst_prob"]),
+               "error": f32(rec.slow["dend_exc"])}
     return GroundTruth.from_trains(trains, rec.duration_ms / 1000.0, plateaus=plateaus, latents=latents,
                                    latent_rate=1000.0 / latent_every,
                                    latent_units={"v_apical": "mV", "burst_prob": "", "error": "pA"},
@@ -577,6 +579,42 @@ def _median(x):
     return float(np.median(x)) if x.size else None
 
 
+def _event_metrics(pooled: dict) -> dict:
+    size, noise = _median(pooled["event"]), _median(pooled["noise_sd"])
+    return {"dff": size, "dff_noiseless": _median(pooled["event_noiseless"]),
+            "snr": None if size is None or not noise else size / noise, "n_events": len(pooled["event"])}
+
+
+def analyse_day(rec: DayRecord, session, table: dict, p: CircuitParams, an: dict, imaging: ImagingParams):
+    """One day's entry of ``metrics.sessions`` (without weights) and its per-ROI noise and event
+    sizes, ``{compartment: {noise_sd, nu, event, event_noiseless}}`` lists, for pooling."""
+    frame = np.asarray(table["frame"])
+    dff = np.asarray(session.traces["dff"])
+    comp = np.asarray(session.rois.compartment)
+    summary = response_summary(dff, session.frame_times, comp, table, an["response_window"] / 1000.0,
+                               an["baseline_window"] / 1000.0)
+    rates = frame_rates(rec.pyr_t, rec.pyr_i, p.n_pyr, table)
+    bursts = frame_rates(rec.burst_t, rec.burst_i, p.n_pyr, table)
+    plateau = frame_fraction(rec.v_dend > an["plateau_threshold"], rec.record_every, table)
+    noise = noise_stats(dff, session.frame_rate, imaging.dff_noise_window, comp)
+    events = event_sizes(session)
+    day = {
+        "n_frames": int(session.n_frames), "duration_s": float(session.ground_truth.duration),
+        "n_expected": int(np.sum(frame == "D")), "n_unexpected": int(np.sum(frame == "U")),
+        "dff": summary,
+        "spikes": {"rate_hz": _rates_by_frame(rates, frame),
+                   "burst_rate_hz": _rates_by_frame(bursts, frame),
+                   "plateau_fraction": _rates_by_frame(plateau, frame)},
+        "feedback_rate_hz": _rates_by_frame(frame_rates(rec.feedback_t, rec.feedback_i, p.n_feedback, table),
+                                            frame),
+        "interneuron_rate_hz": _rates_by_frame(frame_rates(rec.inh_t, rec.inh_i, p.n_inh, table), frame),
+        "simulation": {k: round(float(v), 3) for k, v in rec.timings.items()},
+    }
+    stats = {c: {"noise_sd": noise[c][0], "nu": noise[c][1], "event": events[c][0],
+                 "event_noiseless": events[c][1]} for c in COMPARTMENTS}
+    return day, stats
+
+
 # --------------------------------------------------------------------------- the experiment
 @register("experiment", "openscope_session")
 class OpenscopeSession(Experiment):
@@ -627,8 +665,7 @@ class OpenscopeSession(Experiment):
         latent_every = 1000.0 / an["latent_rate"]
 
         sessions, per_day, folders = [], {}, []
-        noise = {c: ([], []) for c in COMPARTMENTS}
-        events = {c: ([], []) for c in COMPARTMENTS}
+        pooled = {c: {"noise_sd": [], "nu": [], "event": [], "event_noiseless": []} for c in COMPARTMENTS}
         for k, table in enumerate(ctx.progress(tables, total=len(tables), desc="days")):
             day = f"day{k + 1}"
             weights = {"feedback_dend_pA": float(circuit.conn_feedback_dend.weights.mean()),
@@ -646,36 +683,13 @@ class OpenscopeSession(Experiment):
                             "day": k + 1, "weights_at_session": weights})
             t2 = time.perf_counter()
             folders.append(f"session-{day}")
-            # analysis of the day
-            frame = np.asarray(table["frame"])
-            dff = np.asarray(session.traces["dff"])
-            comp = np.asarray(session.rois.compartment)
-            summary = response_summary(dff, session.frame_times, comp, table, an["response_window"] / 1000.0,
-                                       an["baseline_window"] / 1000.0)
-            rates = frame_rates(rec.pyr_t, rec.pyr_i, p.n_pyr, table)
-            bursts = frame_rates(rec.burst_t, rec.burst_i, p.n_pyr, table)
-            plateau_frac = frame_fraction(rec.v_dend > an["plateau_threshold"], rec.record_every, table)
-            ns = noise_stats(dff, session.frame_rate, imaging.dff_noise_window, comp)
-            ev = event_sizes(session)
+            per_day[day], dff_stats = analyse_day(rec, session, table, p, an, imaging)
+            per_day[day]["weights"] = weights
             for c in COMPARTMENTS:
-                noise[c][0].extend(ns[c][0])
-                noise[c][1].extend(ns[c][1])
-                events[c][0].extend(ev[c][0])
-                events[c][1].extend(ev[c][1])
-            per_day[day] = {
-                "n_frames": int(session.n_frames), "duration_s": float(gt.duration),
-                "n_expected": int(np.sum(frame == "D")), "n_unexpected": int(np.sum(frame == "U")),
-                "dff": summary,
-                "spikes": {"rate_hz": _rates_by_frame(rates, frame),
-                           "burst_rate_hz": _rates_by_frame(bursts, frame),
-                           "plateau_fraction": _rates_by_frame(plateau_frac, frame)},
-                "feedback_rate_hz": _rates_by_frame(
-                    frame_rates(rec.feedback_t, rec.feedback_i, p.n_feedback, table), frame),
-                "interneuron_rate_hz": _rates_by_frame(frame_rates(rec.inh_t, rec.inh_i, p.n_inh, table), frame),
-                "weights": weights,
-                "simulation": {k2: round(float(v), 3) for k2, v in rec.timings.items()},
-            }
-            sessions.append((session, table, aligned_traces(dff, session.frame_rate, comp, table)))
+                for key in ("noise_sd", "nu", "event", "event_noiseless"):
+                    pooled[c][key].extend(dff_stats[c][key])
+            sessions.append((session, aligned_traces(np.asarray(session.traces["dff"]), session.frame_rate,
+                                                     np.asarray(session.rois.compartment), table)))
             if pp.enabled and k + 1 < len(tables):
                 consolidate(circuit, rec, table, pp)
             t3 = time.perf_counter()
@@ -687,10 +701,13 @@ class OpenscopeSession(Experiment):
         # export during the run (the run folder already holds config.toml and provenance.json)
         exported = []
         if an["export"] != "none":
-            from dendrite_sim.io.export import export_all
+            from dendrite_sim.io.export import export_session, run_provenance
 
             t0 = time.perf_counter()
-            exported = [pth.name for pth in export_all(ctx.out, an["export"])]
+            extra = run_provenance(ctx.out)
+            for (session, _), folder in zip(sessions, folders):
+                path = export_session(session, ctx.out / f"{folder}.{an['export']}", an["export"], extra)
+                exported.append(path.name)
             timing["export_s"] = time.perf_counter() - t0
 
         # figures
@@ -698,9 +715,9 @@ class OpenscopeSession(Experiment):
         from dendrite_sim.plotting import imaging as figs
 
         days = list(per_day)
-        ctx.save_figure(figs.dff_heatmap_figure([s for s, _, _ in sessions], days,
+        ctx.save_figure(figs.dff_heatmap_figure([s for s, _ in sessions], days,
                                                 window=an["heatmap_window"] / 1000.0), "dff_heatmap")
-        ctx.save_figure(figs.response_figure({d: a for d, (_, _, a) in zip(days, sessions)},
+        ctx.save_figure(figs.response_figure({d: a for d, (_, a) in zip(days, sessions)},
                                              {d: per_day[d]["dff"] for d in days}), "responses")
         shown = [sessions[0][0]] if len(sessions) == 1 else [sessions[0][0], sessions[-1][0]]
         ctx.save_figure(figs.example_traces_figure(
@@ -721,13 +738,10 @@ class OpenscopeSession(Experiment):
             "session_duration_s": [per_day[d]["duration_s"] for d in days],
             "frame_rate_hz": float(imaging.frame_rate),
             "rois": {**counts, "total": int(rois.n_rois)},
-            "noise": {c: {"dff_sd": _median(noise[c][0]),
+            "noise": {c: {"dff_sd": _median(pooled[c]["noise_sd"]),
                           "dff_sd_requested": imaging.noise_sd_soma if c == "soma" else imaging.noise_sd_apical,
-                          "nu_pct_per_sqrt_hz": _median(noise[c][1])} for c in COMPARTMENTS},
-            "event_size": {c: {"dff": _median(events[c][0]), "dff_noiseless": _median(events[c][1]),
-                               "snr": (None if _median(events[c][0]) is None or not _median(noise[c][0])
-                                       else _median(events[c][0]) / _median(noise[c][0])),
-                               "n_events": len(events[c][0])} for c in COMPARTMENTS},
+                          "nu_pct_per_sqrt_hz": _median(pooled[c]["nu"])} for c in COMPARTMENTS},
+            "event_size": {c: _event_metrics(pooled[c]) for c in COMPARTMENTS},
             "sessions": per_day,
             "prediction": {"soma_usi_change": su, "apical_usi_change": au,
                            "soma_difference_change": change("soma", "difference"),
