@@ -36,6 +36,13 @@ Semantics of one time step n (t = n·dt), identical on both backends:
    ring[(n + delay_k) mod L, post_k] += w_k · release. With delay = 1 step (the default) a
    spike takes effect on the next step, as in Brian2 with zero synaptic delay; in general a
    delay of d steps here equals a Brian2 ``delay`` of (d − 1)·dt.
+8. **STDP** — for each projection with ``stdp``: the traces decay by exp(−dt/τ); every
+   synapse of a spiking presynaptic neuron j is depressed, w ← clip(w − o₁(post)(A₂⁻ + A₃⁻ r₂(j)));
+   every synapse into a spiking postsynaptic neuron i is potentiated,
+   w ← clip(w + r₁(pre)(A₂⁺ + A₃⁺ o₂(i))); then the traces of the neurons that spiked are
+   raised (+1, or set to 1 for nearest-spike). The triplet terms thus use the traces before
+   this step's increments (the ε of Pfister & Gerstner 2006), a pre and a post spike in the
+   same step do not pair, and a spike is transmitted with the weight before its own update.
 
 A synaptic input of weight w arriving at step m therefore contributes w·exp(−(n − m)·dt/τ) to
 the channel seen by the neuron update at step n ≥ m (exponential current or conductance).
@@ -66,6 +73,7 @@ from dendrite_sim.engine import bursts as B
 from dendrite_sim.engine import random as R
 from dendrite_sim.engine.monitors import SpikeMonitor, StateMonitor
 from dendrite_sim.synapses import connectivity as C
+from dendrite_sim.synapses import stdp as stdpmod
 from dendrite_sim.synapses import stp as stpmod
 
 BACKENDS = ("numba", "numpy")
@@ -161,6 +169,13 @@ class Projection:
     stp_x: np.ndarray | None = None
     stp_last: np.ndarray | None = None       # step of the last presynaptic spike (per neuron)
     stp_per_synapse: bool = False            # heterogeneous parameters: fields are (nnz,) arrays
+    stdp: stdpmod.STDPParams | None = None   # spike-timing-dependent plasticity of the weights
+    stdp_r1: np.ndarray | None = None        # presynaptic traces r₁ (τ₊), r₂ (τ_x), per pre neuron
+    stdp_r2: np.ndarray | None = None
+    stdp_o1: np.ndarray | None = None        # postsynaptic traces o₁ (τ₋), o₂ (τ_y), per post neuron
+    stdp_o2: np.ndarray | None = None
+    stdp_decay: np.ndarray | None = None     # per-step factors exp(−dt/τ) of r₁, r₂, o₁, o₂
+    stdp_csc: tuple | None = None            # (col_ptr, col_syn, syn_pre): synapses by post neuron
 
 
 @dataclass(eq=False)
@@ -407,7 +422,7 @@ class Network:
 
     # ------------------------------------------------------------------ projections
     def projection(self, pre, post, channel: str, connectivity="all_to_all", weight=1.0, delay=None,
-                   stp=None, name: str | None = None, **conn_kwargs) -> Projection:
+                   stp=None, stdp=None, name: str | None = None, **conn_kwargs) -> Projection:
         """Connect population ``pre`` to ``channel`` of population ``post``.
 
         ``connectivity``: a :class:`~dendrite_sim.synapses.connectivity.Connectivity` or a
@@ -420,6 +435,11 @@ class Network:
         an array of one value per synapse (CSR order) makes the projection heterogeneous: its
         (u, x) state is then kept per synapse; otherwise per presynaptic neuron, since it
         depends only on the presynaptic spike train (one update per spike, not per synapse).
+        ``stdp``: None, a preset name of :mod:`dendrite_sim.synapses.stdp`
+        (``visual_all_to_all``, ``pair``, ...), an ``STDPParams`` or a dict
+        ``{"preset": ..., **overrides}``: the weights then change by triplet STDP (Pfister &
+        Gerstner 2006) with traces kept per neuron, within [w_min, w_max] (see step 8 in the
+        module docstring).
         """
         pre_p = self._pop(pre, "projections.pre")
         post_p = self._pop(post, "projections.post")
@@ -457,9 +477,34 @@ class Network:
             u, x = stpmod.initial_state(conn.nnz if proj.stp_per_synapse else pre_p.n, proj.stp)
             proj.stp_u, proj.stp_x = u, x
             proj.stp_last = np.full(pre_p.n, B.NEVER, dtype=np.int64)
+        if stdp is not None:
+            self._init_stdp(proj, stdp, f"{key}.stdp")
         self.projections.append(proj)
         self._changed()
         return proj
+
+    def _init_stdp(self, proj: Projection, stdp, key: str) -> None:
+        if isinstance(stdp, str):
+            p = stdpmod.preset(stdp, key=key)
+        elif isinstance(stdp, stdpmod.STDPParams):
+            p = stdpmod.make_params(stdp, key=key)
+        elif isinstance(stdp, dict):
+            stdp = dict(stdp)
+            p = (stdpmod.preset(stdp.pop("preset"), key=key, **stdp) if "preset" in stdp
+                 else stdpmod.make_params(key=key, **stdp))
+        else:
+            raise ScenarioError(key, f"expected a preset name ({', '.join(stdpmod.PRESETS)}) or a table, "
+                                f"got {stdp!r}")
+        w = proj.conn.weights
+        if w.size and (w.min() < p.w_min or w.max() > p.w_max):
+            raise ScenarioError(f"{key}.w_max", f"expected initial weights within the STDP bounds "
+                                f"[{p.w_min:g}, {p.w_max:g}], got [{w.min():g}, {w.max():g}]")
+        proj.stdp = p
+        proj.stdp_r1, proj.stdp_r2 = np.zeros(proj.pre.n), np.zeros(proj.pre.n)
+        proj.stdp_o1, proj.stdp_o2 = np.zeros(proj.post.n), np.zeros(proj.post.n)
+        proj.stdp_decay = np.array([math.exp(-self.dt / tau) for tau in (p.tau_plus, p.tau_x, p.tau_minus, p.tau_y)])
+        col_ptr, _pre, perm = proj.conn.csc()
+        proj.stdp_csc = (col_ptr, perm.astype(np.int64), proj.conn.pre_indices().astype(np.int64))
 
     _CONN_OPTIONS = {"all_to_all": ("autapses",), "fixed_probability": ("p", "autapses"),
                      "fixed_indegree": ("k", "autapses"), "pairs": ("pre_idx", "post_idx")}

@@ -19,6 +19,7 @@ import numpy as np
 
 from dendrite_sim.engine import bursts as B
 from dendrite_sim.engine import random as R
+from dendrite_sim.synapses import stdp as stdpmod
 from dendrite_sim.synapses import stp as stpmod
 
 # ----------------------------------------------------------------------------- libm shim
@@ -154,6 +155,10 @@ class NumpyBackend:
         # 7. propagation
         for proj in net.projections:
             self._propagate(proj, n)
+        # 8. spike-timing-dependent plasticity
+        for proj in net.projections:
+            if proj.stdp is not None:
+                self._stdp(proj)
 
     def _update(self, pop, n: int) -> np.ndarray:
         if pop.kind == "model":
@@ -240,6 +245,22 @@ class NumpyBackend:
         ring = proj.post.rings[proj.channel]
         slots = (n + conn.delays[syn].astype(np.int64)) % ring.shape[0]
         np.add.at(ring, (slots, conn.indices[syn]), values)   # sequential, in this order
+
+
+    @staticmethod
+    def _stdp(proj) -> None:
+        p, f = proj.stdp, proj.stdp_decay
+        proj.stdp_r1 *= f[0]
+        proj.stdp_r2 *= f[1]
+        proj.stdp_o1 *= f[2]
+        proj.stdp_o2 *= f[3]
+        pres = proj.pre.spike_idx[: int(proj.pre.n_spiked[0])]
+        posts = proj.post.spike_idx[: int(proj.post.n_spiked[0])]
+        conn = proj.conn
+        stdpmod.stdp_on_pre_many(pres, conn.indptr, conn.indices, conn.weights, proj.stdp_o1, proj.stdp_r2, p)
+        stdpmod.stdp_on_post_many(posts, *proj.stdp_csc, conn.weights, proj.stdp_r1, proj.stdp_o2, p)
+        for trace, idx in ((proj.stdp_r1, pres), (proj.stdp_r2, pres), (proj.stdp_o1, posts), (proj.stdp_o2, posts)):
+            trace[idx] = stdpmod.trace_spike(trace[idx], p.nearest)
 
 
 def _append(rec, n: int, idx: np.ndarray) -> None:
