@@ -111,6 +111,7 @@ PROJECTION = {
     "delay": Field("quantity", None, "transmission delay, ≥ dt (default dt: next step)",
                    dimension="time", lo=0.0, lo_open=True, nullable=True),
     "stp": Field("str", None, "short-term plasticity preset (or a table, see the docs)", nullable=True),
+    "stdp": Field("str", None, "spike-timing-dependent plasticity preset (or a table)", nullable=True),
 }
 INPUT_POISSON = {
     "type": Field("str", REQUIRED, choices=("poisson", "current")),
@@ -199,6 +200,7 @@ def parse_network(network: dict, dt: float) -> dict:
         key = f"network.projections.{name}"
         raw = dict(_table(raw, key))
         stp = raw.pop("stp", None)
+        stdp = raw.pop("stdp", None)
         spec = validate_section(raw, PROJECTION, key)
         for end in ("pre", "post"):
             if spec[end] not in pops:
@@ -220,7 +222,8 @@ def parse_network(network: dict, dt: float) -> dict:
             steps = spec["delay"] / dt
             if abs(steps - round(steps)) > 1e-6 or round(steps) < 1:
                 raise ScenarioError(f"{key}.delay", f"expected a multiple of dt = {dt:g} ms, at least dt")
-        spec["stp"] = _stp(stp, f"{key}.stp")
+        spec["stp"] = _plasticity("stp", stp, f"{key}.stp")
+        spec["stdp"] = _plasticity("stdp", stdp, f"{key}.stdp")
         projs[name] = spec
     for name, raw in network["inputs"].items():
         key = f"network.inputs.{name}"
@@ -248,18 +251,21 @@ def parse_network(network: dict, dt: float) -> dict:
     return {"populations": pops, "projections": projs, "inputs": inputs}
 
 
-def _stp(value, key):
+def _plasticity(kind: str, value, key):
+    """A preset name or a table (``preset`` plus overrides, or every field) of the ``stp`` or
+    ``stdp`` module, validated there."""
     if value is None:
         return None
-    from dendrite_sim.synapses import stp as stpmod
+    import importlib
 
+    mod = importlib.import_module(f"dendrite_sim.synapses.{kind}")
     if isinstance(value, str):
-        return stpmod.preset(value, key=key)
+        return mod.preset(value, key=key)
     if isinstance(value, Mapping):
         value = dict(value)
         if "preset" in value:
-            return stpmod.preset(value.pop("preset"), key=key, **value)
-        return stpmod.make_params(key=key, **value)
+            return mod.preset(value.pop("preset"), key=key, **value)
+        return mod.make_params(key=key, **value)
     raise ScenarioError(key, f"expected a preset name or a table, got {value!r}")
 
 
@@ -282,7 +288,7 @@ def build_network(spec: dict, sim: dict, monitors: dict, seed: int):
         if q["connectivity"] != "pairs":
             kw["autapses"] = q["autapses"]
         net.projection(q["pre"], q["post"], q["channel"], q["connectivity"], weight=q["weight"],
-                       delay=q["delay"], stp=q["stp"], name=name, **kw)
+                       delay=q["delay"], stp=q["stp"], stdp=q["stdp"], name=name, **kw)
     for name, i in spec["inputs"].items():
         if i["type"] == "poisson":
             net.poisson_input(i["target"], i["channel"], i["n_sources"], i["rate"], i["weight"], name=name)
