@@ -204,15 +204,6 @@ ANALYSIS_SCHEMA: dict[str, Field] = {
 
 
 # --------------------------------------------------------------------------- parameter records
-def protocol_from_validated(v: dict) -> GaborProtocol:
-    """:class:`GaborProtocol` from a ``[stimulus]`` table already validated against
-    :data:`GABOR_SCHEMA` (times in ms). ``GaborProtocol.from_section`` validates raw scenario
-    values only, so the times are written back with their unit and validated once more."""
-    raw = {k: (f"{val!r} ms" if GABOR_SCHEMA[k].kind == "quantity" else val) for k, val in v.items()}
-    return GaborProtocol.from_section(raw)
-
-
-
 @dataclass(frozen=True)
 class CircuitParams:
     """:data:`NETWORK_SCHEMA` in internal units (ms, pA, Hz)."""
@@ -656,7 +647,7 @@ class OpenscopeSession(Experiment):
         net_v, an = cfg["network"], cfg["analysis"]
         p = CircuitParams(**net_v)
         pp = PlasticityParams(**cfg["plasticity"])
-        protocol = protocol_from_validated(cfg["stimulus"])
+        protocol = GaborProtocol.from_validated(cfg["stimulus"])
         imaging = ImagingParams.from_validated(cfg["imaging"])
         indicator = resolve(cfg["indicator"])
         tables = protocol_tables(protocol, rngmod.child_seed(ctx.seed, "openscope/stimulus"))

@@ -93,7 +93,13 @@ class GaborProtocol:
 
     @classmethod
     def from_section(cls, section: Mapping | None, key: str = "stimulus") -> GaborProtocol:
-        v = validate_section(section, GABOR_SCHEMA, key)
+        """From a raw ``[stimulus]`` table (values as the user wrote them)."""
+        return cls.from_validated(validate_section(section, GABOR_SCHEMA, key), key)
+
+    @classmethod
+    def from_validated(cls, v: Mapping, key: str = "stimulus") -> GaborProtocol:
+        """From a ``[stimulus]`` table already validated against :data:`GABOR_SCHEMA` (times in ms)."""
+        v = dict(v)
         for k in ("frame_duration", "session_duration", "expected_block_min", "expected_block_max",
                   "unexpected_block_min", "unexpected_block_max"):
             v[k] = v[k] / 1000.0            # ms → s
