@@ -35,3 +35,6 @@ from dendrite_sim.experiments import simulate  # noqa: F401
 
 # OpenScope-style imaging study (spiking circuit -> synthetic imaging -> NWB)
 from dendrite_sim.experiments import openscope_session  # noqa: F401
+
+# burst multiplexing (Naud & Sprekeler 2018)
+from dendrite_sim.experiments import burst_multiplexing  # noqa: F401
