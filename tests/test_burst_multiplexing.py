@@ -188,6 +188,9 @@ def test_scenario_is_reproducible(tmp_path):
     ("somatic_input.tau=0 ms", "somatic_input.tau"),
     ("decoding.std=depresing", "decoding.std"),
     ("network.duration=500 ms", "decoding.warmup"),
+    ("network.duration=1000.05 ms", "network.duration"),
+    ("dendritic_input.noise_rate=1 MHz", "dendritic_input.noise_rate"),
+    ("somatic_input.amplitude=5 mV", "somatic_input.amplitude"),
     ("network.neuron.tau_x=3.0", "network.neuron.tau_x"),
     ("network.neuron.tau_s=16 ms", "network.neuron.tau_s"),
 ])

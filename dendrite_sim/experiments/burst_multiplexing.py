@@ -105,6 +105,7 @@ from dendrite_sim.core.interfaces import Experiment
 from dendrite_sim.core.registry import register
 from dendrite_sim.core.schema import Field
 from dendrite_sim.engine import bursts as B
+from dendrite_sim.engine.random import MAX_LAMBDA
 from dendrite_sim.synapses import stp as stpmod
 
 DECODERS = ("event_rate", "burst_rate", "burst_fraction", "std", "stf", "stf_over_std")
@@ -294,10 +295,18 @@ class BurstMultiplexing(Experiment):
                                     f"(ms, mV, pA, nS, pF), got {value!r}")
         NaudSprekeler.make_params(net["neuron"], key="network.neuron")
         dt = net["dt"]
-        for key, value in (("input.sample", cfg["input"]["sample"]), ("decoding.bin", dec["bin"])):
+        if dt > 10.0:
+            raise ScenarioError("network.dt", f"expected a time step of at most 10 ms, got {dt:g} ms")
+        for key, value in (("network.duration", net["duration"]), ("input.sample", cfg["input"]["sample"]),
+                           ("decoding.bin", dec["bin"])):
             ratio = value / dt
             if abs(ratio - round(ratio)) > 1e-6 * max(1.0, ratio):
                 raise ScenarioError(key, f"expected a multiple of network.dt = {dt:g} ms, got {value:g} ms")
+        for sec in ("somatic_input", "dendritic_input"):
+            c = cfg[sec]
+            if c["noise_sources"] * c["noise_rate"] * dt / 1000.0 > MAX_LAMBDA:
+                raise ScenarioError(f"{sec}.noise_rate", f"expected noise_sources · noise_rate · dt ≤ {MAX_LAMBDA:g} "
+                                    "spikes per step")
         if dec["warmup"] + dec["max_lag"] + 10 * dec["bin"] >= net["duration"]:
             raise ScenarioError("decoding.warmup", "expected warmup + max_lag to leave at least 10 bins "
                                 f"of network.duration = {net['duration']:g} ms")
