@@ -166,9 +166,9 @@ def instrument(source: str) -> str:
 
 
 def profile_phases(name: str, n: int = 4000, duration_ms: float = 1000.0, seed: int = 1,
-                   fastmath: bool = False) -> dict:
+                   fastmath: bool = False, k_in: int | None = None) -> dict:
     """Per-phase time of our loop on ``name`` (cycle counts scaled to the measured wall time)."""
-    b = N.build(name, n=n, seed=seed, fastmath=fastmath)
+    b = N.build(name, n=n, seed=seed, fastmath=fastmath, k_in=k_in)
     net = b.net
     net.run(net.dt)                                       # prepares rings, compiles the normal loop
     backend = net._backend()
@@ -193,7 +193,7 @@ def profile_phases(name: str, n: int = 4000, duration_ms: float = 1000.0, seed: 
     wall = time.perf_counter() - t0
     total = prof.sum()
     phases = {PHASES[i if i < 5 else i - 1]: wall * prof[i] / total for i in (0, 1, 2, 3, 4, 6, 7) if prof[i]}
-    return {"name": name, "wall_s": wall, "bio_s": duration_ms / 1000.0, "phases_s": phases,
+    return {"name": name, "n": n, "k_in": k_in, "wall_s": wall, "bio_s": duration_ms / 1000.0, "phases_s": phases,
             "spikes_per_step": len(b.spikes.i) / max(1, net.step)}
 
 
@@ -338,6 +338,8 @@ def main(argv=None) -> int:
     if not args.no_profile:
         for name in ("coba", "pyr_stp"):
             profiles.append(profile_phases(name, 4000, duration, args.seed))
+        if not args.no_scaling:                           # where the time goes as N grows
+            profiles.append(profile_phases("coba", max(sizes), duration, args.seed, k_in=args.k_in))
     load_end = load()
 
     # ---- targets
@@ -387,11 +389,12 @@ def main(argv=None) -> int:
                *[[f"Brian2 runtime first run (code objects; {r.get('code_object', '?')}): {LABEL[r['name']]}-{r['n']}",
                   fmt(r["startup_s"], ".1f")] for r in main_results if r["sim"] == "auto"]])]
     if profiles:
-        md += ["", "## Where our loop spends its time (COBA-4000, PYR-STP-4000)", "",
+        md += ["", "## Where our loop spends its time", "",
                "Cycle counter read between the phases of each step in an instrumented copy of the generated "
                "loop (same code otherwise); seconds per biological second.", ""]
         names = list(PHASES)
-        md.append(md_table(["phase"] + [f"{LABEL[p['name']]}-4000" for p in profiles],
+        md.append(md_table(["phase"] + [f"{LABEL[p['name']]}-{p['n']}" + (f" (k_in {p['k_in']})" if p["k_in"] else "")
+                                        for p in profiles],
                            [[ph] + [fmt(p["phases_s"].get(ph, 0.0) / p["bio_s"], ".4f") for p in profiles]
                             for ph in names]
                            + [["total (instrumented)"] + [fmt(p["wall_s"] / p["bio_s"], ".4f") for p in profiles]]))
