@@ -27,7 +27,9 @@ runtime = wall of ``net.run`` after a one-step warm-up that compiles the code ob
 wall of a one-step ``run()`` (Brian2 prepares its code objects again at every ``run()``: that
 fixed cost is listed separately as overhead). Each time is the minimum over ``--repeats`` runs
 (at most 2 for the runtime target). The 1-minute load average after each measurement is listed:
-the machine is shared, and loaded cores inflate times. Events = synaptic events (spikes × mean
+the machine is shared, and loaded cores inflate times (the average also counts this benchmark's
+own g++ jobs: Brian2 builds with ``make -j``). Brian2's runtime start-up is with its on-disk
+Cython cache as found (cold: 10–25 s per network here; warm: < 1 s). Events = synaptic events (spikes × mean
 out-degree); events/s = events per wall second of the loop. Ratio = ours / Brian2.
 
 Numerical choices: our default is exact IEEE arithmetic (``fastmath=False``); a separate row
