@@ -13,7 +13,7 @@ Two kinds of evidence (issue 3, part 7):
    (spikes after a 100 ms transient) agree: |mean_ours − mean_brian2| ≤ 3·SE + rtol·|mean_brian2|,
    SE = sqrt(s²_ours/k_ours + s²_brian2/k_brian2) from the seed-to-seed standard deviations
    (ddof 1), rtol 5 % (rate) / 5 % (CV) by default. PYR-STP compares the rate and the burst
-   fraction (bursts / events, 16 ms criterion) the same way.
+   fraction (bursts / events, 16 ms criterion) the same way (rtol 8 % and 5 %).
 
 The default run uses 3 seeds per side for CUBA/COBA and 2 for PYR-STP (about 30 s with
 Brian2's numpy target); the ``slow`` study uses 8 seeds per side for all three networks.
