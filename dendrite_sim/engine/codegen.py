@@ -30,7 +30,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-VERSION = "2"
+import numpy as np
+
+VERSION = "3"
 _LOADED: dict[str, Callable] = {}
 
 
@@ -305,9 +307,17 @@ def generate(net) -> Kernel:
         e.arg(f"qi{q}", lambda proj=proj: proj.conn.indices)
         e.arg(f"qw{q}", lambda proj=proj: proj.conn.weights)
         e.arg(f"qd{q}", lambda proj=proj: proj.conn.delays)
+        e.arg(f"qdu{q}", lambda proj=proj: _uniform_delay(proj.conn.delays))
+        # ring slots without a division per synapse: one slot per step when every synapse has
+        # the same delay (qdu >= 0), else s0 + delay wrapped once (delays < L by construction)
         e.emit(2, f"L = r{b}_{k}.shape[0]")
+        e.emit(2, "s0 = step % L")
+        e.emit(2, f"su = s0 + qdu{q}")
+        e.emit(2, "if su >= L:")
+        e.emit(3, "su -= L")
         e.emit(2, f"for q in range(ns{a}[0]):")
         e.emit(3, f"j = si{a}[q]")
+        per_synapse, release = [], ""
         if proj.stp is not None:
             e.arg(f"qs{q}", lambda proj=proj: proj.stp)
             e.arg(f"qu{q}", lambda proj=proj: proj.stp_u)
@@ -323,17 +333,25 @@ def generate(net) -> Kernel:
                     f"qx{q}[{at}] = x"]
             e.emit(3, f"el = (step - ql{q}[j]) * dt")
             e.emit(3, f"ql{q}[j] = step")
-            if not proj.stp_per_synapse:
+            if proj.stp_per_synapse:
+                per_synapse = body
+            else:
                 for line in body:
                     e.emit(3, line)
-            e.emit(3, f"for kk in range(qp{q}[j], qp{q}[j + 1]):")
-            if proj.stp_per_synapse:
-                for line in body:
-                    e.emit(4, line)
-            e.emit(4, f"r{b}_{k}[(step + qd{q}[kk]) % L, qi{q}[kk]] += qw{q}[kk] * rel")
-        else:
-            e.emit(3, f"for kk in range(qp{q}[j], qp{q}[j + 1]):")
-            e.emit(4, f"r{b}_{k}[(step + qd{q}[kk]) % L, qi{q}[kk]] += qw{q}[kk]")
+            release = " * rel"
+        e.emit(3, f"if qdu{q} >= 0:")
+        e.emit(4, f"for kk in range(qp{q}[j], qp{q}[j + 1]):")
+        for line in per_synapse:
+            e.emit(5, line)
+        e.emit(5, f"r{b}_{k}[su, qi{q}[kk]] += qw{q}[kk]{release}")
+        e.emit(3, "else:")
+        e.emit(4, f"for kk in range(qp{q}[j], qp{q}[j + 1]):")
+        for line in per_synapse:
+            e.emit(5, line)
+        e.emit(5, f"sl = s0 + qd{q}[kk]")
+        e.emit(5, "if sl >= L:")
+        e.emit(6, "sl -= L")
+        e.emit(5, f"r{b}_{k}[sl, qi{q}[kk]] += qw{q}[kk]{release}")
 
     # ---- 8. spike-timing-dependent plasticity
     for q, proj in enumerate(net.projections):
@@ -390,6 +408,11 @@ def generate(net) -> Kernel:
     source = "\n".join(body)
     return Kernel(source=source, arg_names=e.names, getters=e.getters,
                   key=hashlib.sha256(source.encode()).hexdigest()[:20])
+
+
+def _uniform_delay(delays) -> int:
+    """The common delay (steps) of all synapses, or −1 when they differ (or there are none)."""
+    return int(delays[0]) if delays.size and np.all(delays == delays[0]) else -1
 
 
 def _rec_of(m, tag):

@@ -64,15 +64,11 @@ class LIF(NeuronModel):
 
 
 @register("neuron", "lif_cond")
-class LIFCond(NeuronModel):
-    """Conductance-based leaky integrate-and-fire neuron (Brette et al. 2007 COBA)."""
+class LIFCond(LIF):
+    """Conductance-based leaky integrate-and-fire neuron (Brette et al. 2007 COBA).
 
-    state_vars = ("v_soma", "refractory")
-    channels = {"exc": 5.0, "inh": 10.0}   # conductances in nS
-    compartments = ("soma",)
-    Params = LIFParams
-    units = {"E_L": "mV", "tau_m": "ms", "C_m": "pF", "v_th": "mV", "v_reset": "mV", "t_ref": "ms",
-             "E_exc": "mV", "E_inh": "mV", "v_soma": "mV", "refractory": "ms"}
+    Same state, parameters and initial state as :class:`LIF`; its channels are conductances (nS).
+    """
 
     @staticmethod
     def step(v, ref, g_exc, g_inh, I_drive, p, dt):
@@ -85,7 +81,3 @@ class LIFCond(NeuronModel):
         v_new = select(spiked, p.v_reset, v_new)
         ref_new = select(spiked, p.t_ref, select(active, 0.0, ref))
         return v_new, ref_new, spiked
-
-    @classmethod
-    def initial_state(cls, n, p, rng):
-        return {"v_soma": np.full(n, p.E_L), "refractory": np.zeros(n)}
