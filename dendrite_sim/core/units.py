@@ -23,8 +23,6 @@ from __future__ import annotations
 import functools
 import math
 
-import pint
-
 from dendrite_sim.core.errors import ScenarioError
 
 INTERNAL_UNITS = {
@@ -40,7 +38,10 @@ INTERNAL_UNITS = {
 
 
 @functools.lru_cache(maxsize=1)
-def ureg() -> pint.UnitRegistry:
+def ureg():
+    """The shared pint UnitRegistry (imported on first use: pint takes ~0.1 s to import)."""
+    import pint
+
     return pint.UnitRegistry()
 
 
@@ -60,8 +61,8 @@ def parse_quantity(value, dimension: str, key: str) -> float:
         raise ScenarioError(key, f"expected a {dimension} with units, e.g. \"1 {unit}\", "
                             f"could not parse {value!r}") from None
     target = ureg().Unit(unit)
-    if not isinstance(q, pint.Quantity) or q.dimensionality != target.dimensionality:
-        got = "no units" if not isinstance(q, pint.Quantity) or q.dimensionless else f"{q.units:~}"
+    if not isinstance(q, ureg().Quantity) or q.dimensionality != target.dimensionality:
+        got = "no units" if not isinstance(q, ureg().Quantity) or q.dimensionless else f"{q.units:~}"
         raise ScenarioError(key, f"expected a {dimension} (e.g. \"1 {unit}\"), got {value!r} ({got})")
     mag = float(q.to(target).magnitude)
     if mag != mag or mag in (float("inf"), float("-inf")):
@@ -83,7 +84,7 @@ def parse_in_unit(value, unit: str, key: str) -> float:
             q = ureg().Quantity(value.strip())
         except Exception:
             raise ScenarioError(key, f"expected a quantity in units of {unit}, could not parse {value!r}") from None
-        if not isinstance(q, pint.Quantity):
+        if not isinstance(q, ureg().Quantity):
             q = ureg().Quantity(float(q))
         if q.dimensionality != target.dimensionality:
             raise ScenarioError(key, f"expected a quantity in units of {unit}, got {value!r}")

@@ -34,7 +34,7 @@ PTR = np.int64
 DELAY = np.int32
 
 #: Above this many candidate pairs, fixed_probability samples sparsely instead of drawing a mask.
-_DENSE_LIMIT = 1 << 24
+_DENSE_LIMIT = 1 << 16   # above this, sparse draws (binomial counts + distinct keys) are faster
 
 
 @dataclass
