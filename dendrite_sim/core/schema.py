@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from dendrite_sim.core.errors import ScenarioError
 from dendrite_sim.core.units import INTERNAL_UNITS, parse_quantity
 
@@ -158,3 +160,19 @@ def validate_section(values: Mapping[str, Any] | None, schema: Schema, prefix: s
 
 def _join(prefix: str, key: str) -> str:
     return f"{prefix}.{key}" if prefix else key
+
+
+def check_name(name: str, allowed, key: str, what: str) -> None:
+    """Raise a :class:`ScenarioError` at ``key`` unless ``name`` is one of ``allowed`` (with a
+    did-you-mean), e.g. ``check_name("tau_d", STPParams._fields, "stp.tau_d", "STP parameter")``."""
+    if name not in allowed:
+        raise ScenarioError(key, f"unknown {what}{_suggest(name, allowed)}; allowed: {', '.join(allowed)}")
+
+
+def number_or_time(value, key: str, time: bool) -> float:
+    """A record field: a plain number, or — for a time field — also a string with units."""
+    if time and isinstance(value, str):
+        return parse_quantity(value, "time", key)
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise ScenarioError(key, f"expected a number{' or a time with units' if time else ''}, got {value!r}")
+    return float(value)

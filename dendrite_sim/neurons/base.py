@@ -33,6 +33,7 @@ from numba.extending import overload
 
 from dendrite_sim.core.errors import ScenarioError
 from dendrite_sim.core.interfaces import Part
+from dendrite_sim.core.schema import check_name
 
 
 def select(cond, a, b):
@@ -73,13 +74,7 @@ class NeuronModel(Part):
         fields = cls.Params._fields
         values = {}
         for name, value in overrides.items():
-            if name not in fields:
-                import difflib
-
-                close = difflib.get_close_matches(name, fields, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise ScenarioError(f"{key}.{name}", f"unknown parameter of {cls.registered_name}{hint}; "
-                                    f"allowed: {', '.join(fields)}")
+            check_name(name, fields, f"{key}.{name}", f"parameter of {cls.registered_name}")
             values[name] = cls.quantity(name, value, f"{key}.{name}")
         return cls.Params(**{**cls.Params()._asdict(), **values})
 

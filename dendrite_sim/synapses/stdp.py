@@ -50,7 +50,6 @@ one pair and for n pairings at frequency ρ with lag Δt — the Sjöström et a
 
 from __future__ import annotations
 
-import difflib
 import math
 from typing import NamedTuple
 
@@ -58,7 +57,7 @@ import numpy as np
 from numba.extending import register_jitable
 
 from dendrite_sim.core.errors import ScenarioError
-from dendrite_sim.core.units import parse_quantity
+from dendrite_sim.core.schema import check_name, number_or_time
 from dendrite_sim.neurons.base import select
 
 
@@ -210,30 +209,22 @@ def make_params(base: STDPParams | None = None, key: str = "stdp", **fields) -> 
     values = base._asdict()
     for name, value in fields.items():
         sub = f"{key}.{name}"
-        if name not in STDPParams._fields:
-            close = difflib.get_close_matches(name, STDPParams._fields, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            allowed = ", ".join(STDPParams._fields)
-            raise ScenarioError(sub, f"unknown STDP parameter{hint}; allowed: {allowed}")
+        check_name(name, STDPParams._fields, sub, "STDP parameter")
         if name == "nearest":
             if not isinstance(value, (bool, np.bool_)):
-                raise ScenarioError(sub, f"true (nearest-spike) or false (all-to-all), got {value!r}")
+                raise ScenarioError(sub, f"expected true (nearest-spike) or false (all-to-all), got {value!r}")
             values[name] = bool(value)
-        elif name in _TIME_FIELDS and isinstance(value, str):
-            values[name] = parse_quantity(value, "time", sub)
-        elif isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-            raise ScenarioError(sub, f"a number, got {value!r}")
         else:
-            values[name] = float(value)
+            values[name] = number_or_time(value, sub, time=name in _TIME_FIELDS)
     params = STDPParams(**values)
     for name in _TIME_FIELDS:
         v = getattr(params, name)
         if not (v > 0.0 and math.isfinite(v)):
-            raise ScenarioError(f"{key}.{name}", f"a finite time constant > 0 ms, got {v!r}")
+            raise ScenarioError(f"{key}.{name}", f"expected a finite time constant > 0 ms, got {v!r}")
     for name in _AMPLITUDE_FIELDS:
         v = getattr(params, name)
         if not (v >= 0.0 and math.isfinite(v)):
-            raise ScenarioError(f"{key}.{name}", f"a finite amplitude ≥ 0, got {v!r}")
+            raise ScenarioError(f"{key}.{name}", f"expected a finite amplitude ≥ 0, got {v!r}")
     if not params.w_min <= params.w_max:
         raise ScenarioError(f"{key}.w_max", f"w_max ≥ w_min = {params.w_min!r}, got {params.w_max!r}")
     return params
@@ -242,10 +233,7 @@ def make_params(base: STDPParams | None = None, key: str = "stdp", **fields) -> 
 def preset(name: str, key: str = "stdp", **overrides) -> STDPParams:
     """The named parameter set (``visual_all_to_all``, ``visual_all_to_all_minimal``,
     ``visual_nearest``, ``visual_nearest_minimal``, ``pair``) with ``overrides`` applied."""
-    if name not in PRESETS:
-        close = difflib.get_close_matches(name, PRESETS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ScenarioError(f"{key}.preset", f"one of {', '.join(PRESETS)}{hint}, got {name!r}")
+    check_name(name, PRESETS, f"{key}.preset", "STDP preset")
     return make_params(PRESETS[name], key=key, **overrides)
 
 

@@ -64,7 +64,6 @@ x) and :func:`stp_steady_state` (steady-state amplitude of a regular train).
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -73,7 +72,7 @@ import numpy as np
 from numba.extending import register_jitable
 
 from dendrite_sim.core.errors import ScenarioError
-from dendrite_sim.core.units import parse_quantity
+from dendrite_sim.core.schema import check_name, number_or_time
 from dendrite_sim.neurons.base import select
 
 TSODYKS2 = 0
@@ -158,11 +157,11 @@ def variant_code(value, key: str = "stp.variant") -> int:
     """A variant name (``"tsodyks2"``, ``"mongillo"``, ``"payeur"``) or code → its int code."""
     if isinstance(value, str):
         if value not in VARIANTS:
-            raise ScenarioError(key, f"one of {', '.join(VARIANTS)}, got {value!r}")
+            raise ScenarioError(key, f"expected one of {', '.join(VARIANTS)}, got {value!r}")
         return VARIANTS[value]
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and int(value) in VARIANT_NAMES:
         return int(value)
-    raise ScenarioError(key, f"one of {', '.join(VARIANTS)}, got {value!r}")
+    raise ScenarioError(key, f"expected one of {', '.join(VARIANTS)}, got {value!r}")
 
 
 def make_params(base: STPParams | None = None, key: str = "stp", **fields) -> STPParams:
@@ -175,37 +174,27 @@ def make_params(base: STPParams | None = None, key: str = "stp", **fields) -> ST
     values = base._asdict()
     for name, value in fields.items():
         sub = f"{key}.{name}"
-        if name not in STPParams._fields:
-            close = difflib.get_close_matches(name, STPParams._fields, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ScenarioError(sub, f"unknown STP parameter{hint}; allowed: {', '.join(STPParams._fields)}")
+        check_name(name, STPParams._fields, sub, "STP parameter")
         if name == "variant":
             values[name] = variant_code(value, sub)
-        elif name in _TIME_FIELDS and isinstance(value, str):
-            values[name] = parse_quantity(value, "time", sub)
-        elif isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-            raise ScenarioError(sub, f"a number, got {value!r}")
         else:
-            values[name] = float(value)
+            values[name] = number_or_time(value, sub, time=name in _TIME_FIELDS)
     params = STPParams(**values)
     for name in _FRACTION_FIELDS:
         v = getattr(params, name)
         if not 0.0 <= v <= 1.0:
-            raise ScenarioError(f"{key}.{name}", f"a fraction in [0, 1], got {v!r}")
+            raise ScenarioError(f"{key}.{name}", f"expected a fraction in [0, 1], got {v!r}")
     for name in _TIME_FIELDS:
         v = getattr(params, name)
         if not (v >= 0.0 and math.isfinite(v)):
-            raise ScenarioError(f"{key}.{name}", f"a finite time constant ≥ 0 ms, got {v!r}")
+            raise ScenarioError(f"{key}.{name}", f"expected a finite time constant ≥ 0 ms, got {v!r}")
     return params
 
 
 def preset(name: str, key: str = "stp", **overrides) -> STPParams:
     """The named preset (``depressing``, ``facilitating``, ``payeur_std``, ``payeur_stf``)
     with ``overrides`` applied, e.g. ``preset("facilitating", variant="mongillo", tau_F="1 s")``."""
-    if name not in PRESETS:
-        close = difflib.get_close_matches(name, PRESETS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ScenarioError(f"{key}.preset", f"one of {', '.join(PRESETS)}{hint}, got {name!r}")
+    check_name(name, PRESETS, f"{key}.preset", "STP preset")
     return make_params(PRESETS[name], key=key, **overrides)
 
 
