@@ -169,16 +169,16 @@ class AdEx(NeuronModel):
     def make_params(cls, overrides: dict | None = None, key: str = "params"):
         p = super().make_params(overrides, key)
         if not p.Delta_T > 0.0:
-            raise ScenarioError(f"{key}.Delta_T", f"a slope factor > 0 mV, got {p.Delta_T}")
+            raise ScenarioError(f"{key}.Delta_T", f"expected a slope factor > 0 mV, got {p.Delta_T}")
         if not (p.C_m > 0.0 and p.tau_w > 0.0):
-            raise ScenarioError(key, "C_m > 0 pF and tau_w > 0 ms")
+            raise ScenarioError(key, "expected C_m > 0 pF and tau_w > 0 ms")
         return p
 
     @classmethod
     def preset_params(cls, pattern: str, overrides: dict | None = None, key: str = "params"):
         """Parameters of a Naud et al. 2008 firing pattern (V_peak 0 mV), plus ``overrides``."""
         if pattern not in NAUD2008_PATTERNS:
-            raise ScenarioError(f"{key}.preset", f"one of {', '.join(NAUD2008_PATTERNS)}, "
+            raise ScenarioError(f"{key}.preset", f"expected one of {', '.join(NAUD2008_PATTERNS)}, "
                                 f"got {pattern!r}")
         return cls.make_params({**NAUD2008_PATTERNS[pattern], "V_peak": 0.0, **(overrides or {})}, key)
 

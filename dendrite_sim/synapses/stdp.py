@@ -226,7 +226,7 @@ def make_params(base: STDPParams | None = None, key: str = "stdp", **fields) -> 
         if not (v >= 0.0 and math.isfinite(v)):
             raise ScenarioError(f"{key}.{name}", f"expected a finite amplitude ≥ 0, got {v!r}")
     if not params.w_min <= params.w_max:
-        raise ScenarioError(f"{key}.w_max", f"w_max ≥ w_min = {params.w_min!r}, got {params.w_max!r}")
+        raise ScenarioError(f"{key}.w_max", f"expected w_max ≥ w_min = {params.w_min!r}, got {params.w_max!r}")
     return params
 
 
