@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from dendrite_sim.analysis import imaging_responses as A
+from dendrite_sim.architectures import openscope_circuit as OC
 from dendrite_sim.cli import main as cli_main
-from dendrite_sim.experiments import openscope_session as O
 from dendrite_sim.synapses import connectivity as C
 
 SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "openscope_like_session.toml"
@@ -29,7 +30,7 @@ def test_frame_rates_counts_spikes_per_frame():
     table = _table("ABCDG")
     t_ms = np.array([10.0, 299.9, 300.0, 1000.0, 1499.0, 1500.0])   # the last is after the table
     i = np.array([0, 0, 1, 1, 0, 0])
-    r = O.frame_rates(t_ms, i, 2, table)
+    r = OC.frame_rates(t_ms, i, 2, table)
     expected = np.zeros((5, 2))
     expected[0, 0] = 2
     expected[1, 1] = 1
@@ -42,7 +43,7 @@ def test_covariance_update_is_the_covariance_of_each_pair():
     rng = np.random.default_rng(3)
     conn = C.fixed_probability(5, 7, 0.6, rng)
     x, y = rng.gamma(2.0, 3.0, (40, 5)), rng.gamma(2.0, 1.0, (40, 7))
-    got = O.covariance_update(conn, x, y)
+    got = OC.covariance_update(conn, x, y)
     ref = [np.cov(x[:, j], y[:, i], bias=True)[0, 1] for j, i in zip(conn.pre_indices(), conn.indices)]
     np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
 
@@ -52,16 +53,16 @@ def test_consolidate_signs_and_bounds():
     its feedback synapse grows by η·Cov, its inhibition grows in magnitude, the others stay."""
     table = _table("ABCU")
     pair = lambda n_pre, n_post: C.pairs(n_pre, n_post, [0, 0], [0, 1])
-    circ = O.Circuit(None, None, pair(1, 2), C.pairs(1, 1, [0], [0]), pair(1, 2))
+    circ = OC.Circuit(None, None, pair(1, 2), C.pairs(1, 1, [0], [0]), pair(1, 2))
     circ.conn_feedback_dend.weights[:] = 100.0
     circ.conn_inh_soma.weights[:] = -10.0
     u = 1000.0 * np.array([0.905, 0.915, 0.925])           # three spikes in frame 3 (U), ms
-    rec = O.DayRecord(1200.0, pyr_t=u, pyr_i=np.zeros(3, int), burst_t=u[1:2], burst_i=np.zeros(1, int),
+    rec = OC.DayRecord(1200.0, pyr_t=u, pyr_i=np.zeros(3, int), burst_t=u[1:2], burst_i=np.zeros(1, int),
                       feedback_t=u, feedback_i=np.zeros(3, int), inh_t=u[:2], inh_i=np.zeros(2, int),
                       v_dend=np.zeros((1, 2)), record_every=2.0, slow={}, timings={})
-    pp = O.PlasticityParams(True, eta_feedback=2.0, eta_inhibition=0.5, w_feedback_max=1e6,
+    pp = OC.PlasticityParams(True, eta_feedback=2.0, eta_inhibition=0.5, w_feedback_max=1e6,
                             w_inhibition_max=1e6)
-    O.consolidate(circ, rec, table, pp)
+    OC.consolidate(circ, rec, table, pp)
     # x: feedback rate per frame (3 spikes in frame 3), y: burst rate of neuron 0 (1 burst)
     x = np.array([0, 0, 0, 3 / 0.3])
     y = np.array([0, 0, 0, 1 / 0.3])
@@ -70,8 +71,8 @@ def test_consolidate_signs_and_bounds():
     xi, yi = np.array([0, 0, 0, 2 / 0.3]), np.array([0, 0, 0, 3 / 0.3])
     np.testing.assert_allclose(circ.conn_inh_soma.weights, [-10.0 - 0.5 * np.mean(xi * (yi - yi.mean())), -10.0])
     # bounds: a huge rate clips at the limits
-    pp = O.PlasticityParams(True, 1e6, 1e6, w_feedback_max=500.0, w_inhibition_max=50.0)
-    O.consolidate(circ, rec, table, pp)
+    pp = OC.PlasticityParams(True, 1e6, 1e6, w_feedback_max=500.0, w_inhibition_max=50.0)
+    OC.consolidate(circ, rec, table, pp)
     np.testing.assert_allclose(circ.conn_feedback_dend.weights, [500.0, 100.0])
     np.testing.assert_allclose(circ.conn_inh_soma.weights, [-50.0, -10.0])
 
@@ -81,7 +82,7 @@ def test_plateau_intervals_keep_only_long_depolarisations():
     v[100:160, 0] = -20.0           # 60 samples × 2 ms = 120 ms: a plateau
     v[200:220, 0] = -20.0           # 40 ms: a burst's Ca spike, not a plateau
     v[350:, 1] = -30.0              # runs to the end: 100 ms
-    got = O.plateau_intervals(v, 2.0, -40.0, 100.0)
+    got = OC.plateau_intervals(v, 2.0, -40.0, 100.0)
     assert got[0] == [(0.2, 0.32)]
     assert got[1] == [(0.7, 0.8)]
 
@@ -95,12 +96,12 @@ def test_frame_responses_and_usi_on_known_traces():
     dff[:, 1] = 0.25                                       # a constant offset cancels out
     for t, a in zip(np.r_[onsets_d, onsets_u], [0.1, 0.2, 0.3, 1.0, 1.4]):
         dff[(ft >= t) & (ft < t + 0.6), :] += a
-    r = O.frame_responses(dff, ft, onsets_d, 0.6, 0.3)
+    r = A.frame_responses(dff, ft, onsets_d, 0.6, 0.3)
     np.testing.assert_allclose(r, [[0.1, 0.1], [0.2, 0.2], [0.3, 0.3]], atol=1e-12)
     frames = np.array(["D", "D", "D", "U", "U"])
     table = {"start_time": np.r_[onsets_d, onsets_u], "stop_time": np.r_[onsets_d, onsets_u] + 0.3,
              "frame": frames}
-    s = O.response_summary(dff, ft, np.array(["soma", "apical"]), table, 0.6, 0.3)
+    s = A.response_summary(dff, ft, np.array(["soma", "apical"]), table, 0.6, 0.3)
     for comp in ("soma", "apical"):
         assert s[comp]["expected"] == pytest.approx(0.2)
         assert s[comp]["unexpected"] == pytest.approx(1.2)

@@ -122,17 +122,36 @@ spikes and plateaus underneath).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import numpy as np
 
+from dendrite_sim.analysis.imaging_responses import (
+    aligned_traces,
+    event_sizes,
+    finite_median,
+    noise_stats,
+    pooled_event_metrics,
+    rates_by_frame,
+    response_summary,
+)
+from dendrite_sim.architectures.openscope_circuit import (
+    CircuitParams,
+    DayRecord,
+    PlasticityParams,
+    consolidate,
+    frame_fraction,
+    frame_rates,
+    ground_truth,
+    make_circuit,
+    simulate_day,
+)
 from dendrite_sim.core import rng as rngmod
 from dendrite_sim.core.errors import ScenarioError
 from dendrite_sim.core.interfaces import Experiment
 from dendrite_sim.core.registry import register
 from dendrite_sim.core.schema import Field
 from dendrite_sim.imaging.config import IMAGING_SCHEMA, ImagingParams
-from dendrite_sim.tasks.gabor_sequences import GABOR_SCHEMA, GaborProtocol, drives, protocol_tables
+from dendrite_sim.tasks.gabor_sequences import GABOR_SCHEMA, GaborProtocol, protocol_tables
 
 COMPARTMENTS = ("soma", "apical")
 STP_CHOICES = ("payeur_stf", "facilitating", "payeur_std", "depressing", "none")
@@ -204,378 +223,6 @@ ANALYSIS_SCHEMA: dict[str, Field] = {
 
 
 # --------------------------------------------------------------------------- parameter records
-@dataclass(frozen=True)
-class CircuitParams:
-    """:data:`NETWORK_SCHEMA` in internal units (ms, pA, Hz)."""
-
-    n_pyr: int
-    n_feedback: int
-    n_inh: int
-    dt: float
-    backend: str
-    soma_bias: float
-    basal_gain: float
-    feedback_bias: float
-    feedback_gain: float
-    inh_bias: float
-    background_rate: float
-    background_soma_exc: int
-    background_soma_exc_weight: float
-    background_soma_inh: int
-    background_soma_inh_weight: float
-    background_lif: int
-    background_lif_weight: float
-    p_feedback_dend: float
-    w_feedback_dend: float
-    feedback_stp: str
-    p_feedback_inh: float
-    w_feedback_inh: float
-    p_inh_soma: float
-    w_inh_soma: float
-    tau_avg: float
-
-
-@dataclass(frozen=True)
-class PlasticityParams:
-    enabled: bool
-    eta_feedback: float
-    eta_inhibition: float
-    w_feedback_max: float
-    w_inhibition_max: float
-
-
-@dataclass
-class Circuit:
-    """What persists from day to day: tuning, connectivity and (plastic) weights."""
-
-    pyr_tuning: object
-    feedback_tuning: object
-    conn_feedback_dend: object          # Connectivity (CSR), weights = current values (pA)
-    conn_feedback_inh: object
-    conn_inh_soma: object
-
-
-def make_circuit(p: CircuitParams, protocol: GaborProtocol, seed: int) -> Circuit:
-    """Tuning and connectivity from named streams of ``seed``; initial weights from ``p``."""
-    from dendrite_sim.synapses import connectivity as C
-
-    def conn(n_pre, n_post, prob, w, name):
-        c = C.fixed_probability(n_pre, n_post, prob, rngmod.stream(seed, f"openscope/conn/{name}"))
-        c.weights[:] = w
-        return c
-
-    return Circuit(
-        protocol.tuning(p.n_pyr, rngmod.stream(seed, "openscope/tuning/pyr")),
-        protocol.tuning(p.n_feedback, rngmod.stream(seed, "openscope/tuning/feedback")),
-        conn(p.n_feedback, p.n_pyr, p.p_feedback_dend, p.w_feedback_dend, "feedback_dend"),
-        conn(p.n_feedback, p.n_inh, p.p_feedback_inh, p.w_feedback_inh, "feedback_inh"),
-        conn(p.n_inh, p.n_pyr, p.p_inh_soma, p.w_inh_soma, "inh_soma"))
-
-
-# --------------------------------------------------------------------------- one day
-@dataclass
-class DayRecord:
-    """Spikes (ms, neuron index) per population and sampled traces of one day."""
-
-    duration_ms: float
-    pyr_t: np.ndarray
-    pyr_i: np.ndarray
-    burst_t: np.ndarray                  # burst marks (second spike of each burst), ms
-    burst_i: np.ndarray
-    feedback_t: np.ndarray
-    feedback_i: np.ndarray
-    inh_t: np.ndarray
-    inh_i: np.ndarray
-    v_dend: np.ndarray                   # (samples, n_pyr) every record_every from t = 0
-    record_every: float                  # ms
-    slow: dict                           # latent-rate samples: dend_exc, burst_prob (T, n_pyr)
-    timings: dict
-
-
-def simulate_day(circuit: Circuit, p: CircuitParams, protocol: GaborProtocol, table: dict,
-                 seed: int, record_every: float, latent_every: float) -> DayRecord:
-    """Run one session of the circuit on the frame ``table`` (weights as in ``circuit``)."""
-    from dendrite_sim.engine.network import Network
-
-    basal, _ = drives(table, circuit.pyr_tuning)
-    _, surprise = drives(table, circuit.feedback_tuning)
-    frame_ms = protocol.frame_duration * 1000.0
-    duration = float(table["stop_time"][-1]) * 1000.0 if len(table["stop_time"]) else 0.0
-    t0 = time.perf_counter()
-    net = Network(dt=p.dt, seed=seed, backend=p.backend)
-    net.population("pyr", p.n_pyr, "naud_sprekeler", tau_avg=p.tau_avg)
-    net.population("feedback", p.n_feedback, "lif", bursts=False)
-    net.population("inh", p.n_inh, "lif", bursts=False)
-    net.current("pyr", "soma", bias=p.soma_bias, array=p.basal_gain * basal, array_dt=frame_ms,
-                name="basal")
-    net.current("feedback", "soma", bias=p.feedback_bias, array=p.feedback_gain * surprise,
-                array_dt=frame_ms, name="surprise")
-    net.current("inh", "soma", bias=p.inh_bias)
-    r = p.background_rate
-    for pop, ch, n, w in (("pyr", "soma_exc", p.background_soma_exc, p.background_soma_exc_weight),
-                          ("pyr", "soma_inh", p.background_soma_inh, p.background_soma_inh_weight),
-                          ("feedback", "exc", p.background_lif, p.background_lif_weight),
-                          ("inh", "exc", p.background_lif, p.background_lif_weight)):
-        if n and r > 0 and w != 0:
-            net.poisson_input(pop, ch, n_sources=n, rate=r, weight=w)
-    c = circuit
-    net.projection("feedback", "pyr", "dend_exc", c.conn_feedback_dend, weight=c.conn_feedback_dend.weights,
-                   stp=None if p.feedback_stp == "none" else p.feedback_stp, name="feedback_dend")
-    net.projection("feedback", "inh", "exc", c.conn_feedback_inh, weight=c.conn_feedback_inh.weights,
-                   name="feedback_inh")
-    net.projection("inh", "pyr", "soma_inh", c.conn_inh_soma, weight=c.conn_inh_soma.weights,
-                   name="inh_soma")
-    m_pyr = net.spike_monitor("pyr")
-    m_fb = net.spike_monitor("feedback")
-    m_inh = net.spike_monitor("inh")
-    fast = net.state_monitor("pyr", ["v_dend"], every=record_every)
-    slow = net.state_monitor("pyr", ["dend_exc", "burst_prob"], every=latent_every)
-    t1 = time.perf_counter()
-    net.run(duration)
-    t2 = time.perf_counter()
-    return DayRecord(duration, m_pyr.t, m_pyr.i, m_pyr.burst_t, m_pyr.burst_i, m_fb.t, m_fb.i,
-                     m_inh.t, m_inh.i, fast["v_dend"], record_every,
-                     {"dend_exc": slow["dend_exc"], "burst_prob": slow["burst_prob"]},
-                     {"build_s": t1 - t0, "run_s": t2 - t1, **net.timings})
-
-
-# --------------------------------------------------------------------------- pure helpers
-def frame_rates(t_ms: np.ndarray, idx: np.ndarray, n: int, table: dict) -> np.ndarray:
-    """Spike counts per stimulus row and neuron divided by the row's duration: (rows, n) in Hz."""
-    start = np.asarray(table["start_time"], float) * 1000.0
-    stop = np.asarray(table["stop_time"], float) * 1000.0
-    row = np.searchsorted(start, t_ms, side="right") - 1
-    ok = (row >= 0) & (t_ms < stop[np.clip(row, 0, None)])
-    counts = np.zeros((start.size, n))
-    np.add.at(counts, (row[ok], np.asarray(idx)[ok]), 1.0)
-    return counts / ((stop - start) / 1000.0)[:, None]
-
-
-def frame_fraction(flags: np.ndarray, every: float, table: dict) -> np.ndarray:
-    """Fraction of samples (taken every ``every`` ms from 0) that are True, per stimulus row and
-    column: (rows, n); 0 for a row without samples."""
-    flags = np.asarray(flags)
-    start = np.asarray(table["start_time"], float) * 1000.0
-    stop = np.asarray(table["stop_time"], float) * 1000.0
-    t = np.arange(flags.shape[0]) * every
-    a = np.searchsorted(t, start - 1e-9, side="left")
-    b = np.searchsorted(t, stop - 1e-9, side="left")
-    cs = np.concatenate([np.zeros((1, flags.shape[1])), np.cumsum(flags, axis=0, dtype=np.float64)])
-    return (cs[b] - cs[a]) / np.maximum(b - a, 1)[:, None]
-
-
-def covariance_update(conn, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Cov_k[x_j(k), y_i(k)] for every synapse j → i of ``conn`` (CSR order).
-
-    ``x``: (K, n_pre) presynaptic rates, ``y``: (K, n_post) postsynaptic factors over K frames.
-    """
-    if x.shape[0] == 0:
-        return np.zeros(conn.nnz)
-    cov = (y - y.mean(axis=0)).T @ x / x.shape[0]          # (n_post, n_pre)
-    return cov[conn.indices, conn.pre_indices()]
-
-
-def consolidate(circuit: Circuit, rec: DayRecord, table: dict, pp: PlasticityParams) -> dict:
-    """Apply the between-session covariance rule (module docstring) in place; returns the mean
-    weight changes (pA)."""
-    n_pyr = circuit.conn_feedback_dend.n_post
-    x_fb = frame_rates(rec.feedback_t, rec.feedback_i, circuit.conn_feedback_dend.n_pre, table)
-    x_inh = frame_rates(rec.inh_t, rec.inh_i, circuit.conn_inh_soma.n_pre, table)
-    y_burst = frame_rates(rec.burst_t, rec.burst_i, n_pyr, table)
-    y_spike = frame_rates(rec.pyr_t, rec.pyr_i, n_pyr, table)
-    cfd, cis = circuit.conn_feedback_dend, circuit.conn_inh_soma
-    before = (cfd.weights.mean() if cfd.nnz else 0.0, cis.weights.mean() if cis.nnz else 0.0)
-    np.clip(cfd.weights + pp.eta_feedback * covariance_update(cfd, x_fb, y_burst),
-            0.0, pp.w_feedback_max, out=cfd.weights)
-    np.clip(cis.weights - pp.eta_inhibition * covariance_update(cis, x_inh, y_spike),
-            -pp.w_inhibition_max, 0.0, out=cis.weights)
-    after = (cfd.weights.mean() if cfd.nnz else 0.0, cis.weights.mean() if cis.nnz else 0.0)
-    return {"feedback_dend_pA": float(after[0] - before[0]),
-            "inhibition_soma_pA": float(after[1] - before[1])}
-
-
-def plateau_intervals(v: np.ndarray, every: float, threshold: float, min_duration: float) -> list:
-    """Per neuron (column of ``v``, sampled every ``every`` ms from 0), the intervals (s) where
-    v > ``threshold`` for at least ``min_duration`` ms: [start, stop) with stop the first sample
-    below threshold (or the end)."""
-    above = np.asarray(v) > threshold
-    n_t, n = above.shape
-    pad = np.zeros((1, n), dtype=np.int8)
-    d = np.diff(np.concatenate([pad, above.astype(np.int8), pad]), axis=0)
-    out = []
-    for i in range(n):
-        s = np.flatnonzero(d[:, i] == 1)
-        e = np.flatnonzero(d[:, i] == -1)
-        keep = (e - s) * every >= min_duration
-        out.append([(float(a * every / 1000.0), float(b * every / 1000.0))
-                    for a, b in zip(s[keep], e[keep])])
-    return out
-
-
-def bin_mean(x: np.ndarray, factor: int) -> np.ndarray:
-    """Mean over consecutive blocks of ``factor`` rows (the last partial block is dropped)."""
-    n = x.shape[0] // factor
-    return x[: n * factor].reshape(n, factor, *x.shape[1:]).mean(axis=1)
-
-
-def ground_truth(rec: DayRecord, latent_every: float, threshold: float, min_duration: float, dt: float):
-    """The imaging model's :class:`~dendrite_sim.imaging.calcium.GroundTruth` of one day."""
-    from dendrite_sim.imaging.calcium import GroundTruth
-
-    n = rec.v_dend.shape[1]
-    t_s, i = rec.pyr_t / 1000.0, rec.pyr_i
-    order = np.argsort(i, kind="stable")
-    bounds = np.searchsorted(i[order], np.arange(n + 1))
-    trains = [t_s[order[bounds[k]:bounds[k + 1]]] for k in range(n)]
-    plateaus = plateau_intervals(rec.v_dend, rec.record_every, threshold, min_duration)
-    factor = int(round(latent_every / rec.record_every))
-    n_lat = int(np.floor(rec.duration_ms / latent_every + 1e-9))
-    f32 = lambda a: np.ascontiguousarray(a[:n_lat], dtype=np.float32)   # halves the files
-    latents = {"v_apical": f32(bin_mean(rec.v_dend, factor)), "burst_prob": f32(rec.slow["burst_prob"]),
-               "error": f32(rec.slow["dend_exc"])}
-    return GroundTruth.from_trains(trains, rec.duration_ms / 1000.0, plateaus=plateaus, latents=latents,
-                                   latent_rate=1000.0 / latent_every,
-                                   latent_units={"v_apical": "mV", "burst_prob": "", "error": "pA"},
-                                   dt=dt / 1000.0)
-
-
-def _window_mean(trace: np.ndarray, frame_times: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Mean of ``trace`` (frames × ROIs) over frames with lo_k ≤ t < hi_k, for every k: (K, ROIs)."""
-    a = np.searchsorted(frame_times, lo, side="left")
-    b = np.searchsorted(frame_times, hi, side="left")
-    cs = np.concatenate([np.zeros((1, trace.shape[1])), np.cumsum(trace, axis=0, dtype=np.float64)])
-    cnt = np.maximum(b - a, 1)[:, None]
-    out = (cs[b] - cs[a]) / cnt
-    out[b <= a] = np.nan
-    return out
-
-
-def frame_responses(dff: np.ndarray, frame_times: np.ndarray, onsets: np.ndarray, window: float,
-                    baseline: float) -> np.ndarray:
-    """Per onset and ROI: mean ΔF/F in [t, t + window) − mean in [t − baseline, t). (K, ROIs)."""
-    onsets = np.asarray(onsets, float)
-    resp = _window_mean(dff, frame_times, onsets, onsets + window)
-    base = _window_mean(dff, frame_times, onsets - baseline, onsets)
-    return resp - base
-
-
-def response_summary(dff: np.ndarray, frame_times: np.ndarray, compartment: np.ndarray, table: dict,
-                     window: float, baseline: float) -> dict:
-    """Expected (D) vs unexpected (U) responses per compartment (see the module docstring)."""
-    frame = np.asarray(table["frame"])
-    start = np.asarray(table["start_time"], float)
-    out = {}
-    r_d = frame_responses(dff, frame_times, start[frame == "D"], window, baseline)
-    r_u = frame_responses(dff, frame_times, start[frame == "U"], window, baseline)
-    for comp in COMPARTMENTS:
-        sel = compartment == comp
-        d, u = r_d[:, sel], r_u[:, sel]
-        res = {"expected": None, "unexpected": None, "difference": None, "expected_sem": None,
-               "unexpected_sem": None, "usi": None}
-        if sel.any() and np.isfinite(d).any() and np.isfinite(u).any():
-            md, mu = np.nanmean(d, axis=0), np.nanmean(u, axis=0)      # per ROI
-            sd = np.nanstd(d, axis=0) if d.shape[0] > 1 else np.zeros_like(md)
-            su = np.nanstd(u, axis=0) if u.shape[0] > 1 else np.zeros_like(mu)
-            pooled = np.sqrt(0.5 * (sd ** 2 + su ** 2))
-            usi = np.where(pooled > 0, (mu - md) / np.where(pooled > 0, pooled, 1.0), np.nan)
-            sem = lambda a: float(np.nanstd(a) / np.sqrt(max(1, np.isfinite(a).sum())))
-            res = {"expected": float(np.nanmean(md)), "unexpected": float(np.nanmean(mu)),
-                   "difference": float(np.nanmean(mu - md)), "expected_sem": sem(md),
-                   "unexpected_sem": sem(mu),
-                   "usi": float(np.nanmean(usi)) if np.isfinite(usi).any() else None}
-        out[comp] = res
-    return out
-
-
-def aligned_traces(dff: np.ndarray, frame_rate: float, compartment: np.ndarray, table: dict,
-                   before: float = 0.6, after: float = 1.5) -> dict:
-    """Mean ΔF/F around D and U onsets: {compartment: {"D"/"U": (t, mean, sem over ROIs)}}."""
-    frame = np.asarray(table["frame"])
-    start = np.asarray(table["start_time"], float)
-    k0, k1 = int(round(before * frame_rate)), int(round(after * frame_rate))
-    lags = np.arange(-k0, k1)
-    t = lags / frame_rate
-    out = {}
-    for comp in COMPARTMENTS:
-        sel = np.flatnonzero(compartment == comp)
-        out[comp] = {}
-        for cond in ("D", "U"):
-            idx = np.floor(start[frame == cond] * frame_rate + 1e-9).astype(int)
-            idx = idx[(idx - k0 >= 0) & (idx + k1 <= dff.shape[0])]
-            if idx.size == 0 or sel.size == 0:
-                out[comp][cond] = (t, np.full(t.size, np.nan), np.full(t.size, np.nan))
-                continue
-            per_roi = np.stack([np.asarray(dff[i + lags][:, sel], dtype=np.float64) for i in idx]).mean(axis=0)
-            out[comp][cond] = (t, per_roi.mean(axis=1), per_roi.std(axis=1) / np.sqrt(sel.size))
-    return out
-
-
-def noise_stats(dff: np.ndarray, frame_rate: float, noise_window: float, compartment: np.ndarray) -> dict:
-    """Per compartment: the per-ROI robust noise s.d. and ν (lists over ROIs)."""
-    from dendrite_sim.imaging import dff as dffmod
-
-    n_noise = dffmod.odd_frames(noise_window, frame_rate)
-    out = {}
-    for comp in COMPARTMENTS:
-        sel = np.flatnonzero(compartment == comp)
-        out[comp] = ([dffmod.noise_std(np.asarray(dff[:, r], np.float64), n_noise) for r in sel],
-                     [dffmod.noise_level(np.asarray(dff[:, r], np.float64), frame_rate) for r in sel])
-    return out
-
-
-def event_sizes(session, isolation: float = 1.0, peak_window: float = 0.5, pre: float = 0.3) -> dict:
-    """ΔF/F peaks after isolated ground-truth burst onsets, per compartment (module docstring).
-
-    Returns {compartment: (measured sizes, noiseless sizes)} as lists over (event, ROI)."""
-    from dendrite_sim.imaging.calcium import burst_events
-
-    gt, rois, ft = session.ground_truth, session.rois, session.frame_times
-    dff = session.traces["dff"]
-    true = session.traces["dff_true"]
-    out = {c: ([], []) for c in COMPARTMENTS}
-    for i in range(gt.n_neurons):
-        t, flags = gt.unit_spikes(i)
-        onset, _ = burst_events(t, flags)
-        if onset.size == 0:
-            continue
-        gaps = np.diff(np.concatenate([[-np.inf], onset, [np.inf]]))
-        iso = onset[(gaps[:-1] >= isolation) & (gaps[1:] >= isolation)]
-        iso = iso[(iso - pre >= ft[0]) & (iso + peak_window <= ft[-1])]
-        if iso.size == 0:
-            continue
-        a = np.searchsorted(ft, iso, side="left")
-        b = np.searchsorted(ft, iso + peak_window, side="left")
-        a0 = np.searchsorted(ft, iso - pre, side="left")
-        for r in np.flatnonzero(rois.cell_id == i):
-            comp = str(rois.compartment[r])
-            for tr, dest in ((dff, out[comp][0]), (true, out[comp][1])):
-                x = np.asarray(tr[:, r], np.float64)
-                for k in range(iso.size):
-                    if b[k] > a[k] and a[k] > a0[k]:
-                        dest.append(float(x[a[k]:b[k]].max() - x[a0[k]:a[k]].mean()))
-    return out
-
-
-def _rates_by_frame(rates: np.ndarray, frame: np.ndarray) -> dict:
-    res = {}
-    for key, f in (("expected", "D"), ("unexpected", "U"), ("grey", "G")):
-        sel = frame == f
-        res[key] = float(rates[sel].mean()) if sel.any() else None
-    return res
-
-
-def _median(x):
-    x = np.asarray(x, float)
-    x = x[np.isfinite(x)]
-    return float(np.median(x)) if x.size else None
-
-
-def _event_metrics(pooled: dict) -> dict:
-    size, noise = _median(pooled["event"]), _median(pooled["noise_sd"])
-    return {"dff": size, "dff_noiseless": _median(pooled["event_noiseless"]),
-            "snr": None if size is None or not noise else size / noise, "n_events": len(pooled["event"])}
-
-
 def analyse_day(rec: DayRecord, session, table: dict, p: CircuitParams, an: dict, imaging: ImagingParams):
     """One day's entry of ``metrics.sessions`` (without weights) and its per-ROI noise and event
     sizes, ``{compartment: {noise_sd, nu, event, event_noiseless}}`` lists, for pooling."""
@@ -593,12 +240,12 @@ def analyse_day(rec: DayRecord, session, table: dict, p: CircuitParams, an: dict
         "n_frames": int(session.n_frames), "duration_s": float(session.ground_truth.duration),
         "n_expected": int(np.sum(frame == "D")), "n_unexpected": int(np.sum(frame == "U")),
         "dff": summary,
-        "spikes": {"rate_hz": _rates_by_frame(rates, frame),
-                   "burst_rate_hz": _rates_by_frame(bursts, frame),
-                   "plateau_fraction": _rates_by_frame(plateau, frame)},
-        "feedback_rate_hz": _rates_by_frame(frame_rates(rec.feedback_t, rec.feedback_i, p.n_feedback, table),
+        "spikes": {"rate_hz": rates_by_frame(rates, frame),
+                   "burst_rate_hz": rates_by_frame(bursts, frame),
+                   "plateau_fraction": rates_by_frame(plateau, frame)},
+        "feedback_rate_hz": rates_by_frame(frame_rates(rec.feedback_t, rec.feedback_i, p.n_feedback, table),
                                             frame),
-        "interneuron_rate_hz": _rates_by_frame(frame_rates(rec.inh_t, rec.inh_i, p.n_inh, table), frame),
+        "interneuron_rate_hz": rates_by_frame(frame_rates(rec.inh_t, rec.inh_i, p.n_inh, table), frame),
         "simulation": {k: round(float(v), 3) for k, v in rec.timings.items()},
     }
     stats = {c: {"noise_sd": noise[c][0], "nu": noise[c][1], "event": events[c][0],
@@ -729,10 +376,10 @@ class OpenscopeSession(Experiment):
             "session_duration_s": [per_day[d]["duration_s"] for d in days],
             "frame_rate_hz": float(imaging.frame_rate),
             "rois": {**counts, "total": int(rois.n_rois)},
-            "noise": {c: {"dff_sd": _median(pooled[c]["noise_sd"]),
+            "noise": {c: {"dff_sd": finite_median(pooled[c]["noise_sd"]),
                           "dff_sd_requested": imaging.noise_sd_soma if c == "soma" else imaging.noise_sd_apical,
-                          "nu_pct_per_sqrt_hz": _median(pooled[c]["nu"])} for c in COMPARTMENTS},
-            "event_size": {c: _event_metrics(pooled[c]) for c in COMPARTMENTS},
+                          "nu_pct_per_sqrt_hz": finite_median(pooled[c]["nu"])} for c in COMPARTMENTS},
+            "event_size": {c: pooled_event_metrics(pooled[c]) for c in COMPARTMENTS},
             "sessions": per_day,
             "prediction": {"soma_usi_change": su, "apical_usi_change": au,
                            "soma_difference_change": change("soma", "difference"),
