@@ -30,8 +30,9 @@ output rates or spike counts read between chunks — its teaching signal reaches
 
 For example a burst-dependent rule (Payeur et al. 2021, dW/dt = η [B − P̄ E] Ẽ_pre) returns
 ``post = bursts − burst_prob · events`` (counts during the chunk) and ``pre = event_rate`` of
-the presynaptic population. Rules with per-synapse state or spike-timing precision (STDP) need
-kernels inside the loop instead; they come with the dendritic rules.
+the presynaptic population. Rules that need spike-timing precision run inside the compiled loop
+instead: STDP is a projection option (``projection(..., stdp=...)``, step 8 of the network's
+time step).
 """
 
 from __future__ import annotations
