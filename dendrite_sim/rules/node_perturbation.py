@@ -12,36 +12,21 @@ number of perturbed units. ``samples`` perturbations per trial are averaged.
 
 from __future__ import annotations
 
-import numpy as np
-
-from dendrite_sim.core.interfaces import LearningRule
 from dendrite_sim.core.registry import register
-from dendrite_sim.core.schema import Field
+from dendrite_sim.rules.perturbation import PerturbationRule, perturbation_params
 
 
 @register("rule", "node_perturbation")
-class NodePerturbation(LearningRule):
+class NodePerturbation(PerturbationRule):
     """Node perturbation: correlate each unit's injected noise with the change of the loss."""
 
-    stochastic = True
-    params = {
-        "sigma": Field("float", 1e-3, "s.d. of the pre-activation noise", lo=0, lo_open=True),
-        "samples": Field("int", 1, "perturbations averaged per update", lo=1),
-    }
+    params = perturbation_params("s.d. of the pre-activation noise")
 
-    def __init__(self, sigma=1e-3, samples=1):
-        self.sigma, self.samples = sigma, samples
-
-    def update(self, net, x, y, objective, rng):
-        clean = net.forward(x)
-        L0 = objective.loss_per_sample(clean.out, y)
+    def accumulate(self, acc, net, x, y, clean, L0, objective, rng):
         n = x.shape[0]
-        acc = [(np.zeros_like(W), np.zeros_like(b)) for W, b in zip(net.W, net.b)]
-        for _ in range(self.samples):
-            xi = [rng.standard_normal((n, W.shape[0])) * self.sigma for W in net.W]
-            dL = objective.loss_per_sample(net.forward(x, node_noise=xi).out, y) - L0
-            for l, (dW, db) in enumerate(acc):
-                g = dL[:, None] * xi[l] / self.sigma**2
-                dW -= g.T @ clean.h[l] / n
-                db -= g.mean(axis=0)
-        return [(dW / self.samples, db / self.samples) for dW, db in acc]
+        xi = [rng.standard_normal((n, W.shape[0])) * self.sigma for W in net.W]
+        dL = objective.loss_per_sample(net.forward(x, node_noise=xi).out, y) - L0
+        for l, (dW, db) in enumerate(acc):
+            g = dL[:, None] * xi[l] / self.sigma**2
+            dW -= g.T @ clean.h[l] / n
+            db -= g.mean(axis=0)

@@ -11,35 +11,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from dendrite_sim.core.interfaces import LearningRule
 from dendrite_sim.core.registry import register
-from dendrite_sim.core.schema import Field
+from dendrite_sim.rules.perturbation import PerturbationRule, perturbation_params
 
 
 @register("rule", "weight_perturbation")
-class WeightPerturbation(LearningRule):
+class WeightPerturbation(PerturbationRule):
     """Weight perturbation: correlate random weight changes with the change of the loss."""
 
-    stochastic = True
-    params = {
-        "sigma": Field("float", 1e-3, "s.d. of the weight noise", lo=0, lo_open=True),
-        "samples": Field("int", 1, "perturbations averaged per update", lo=1),
-    }
+    params = perturbation_params("s.d. of the weight noise")
 
-    def __init__(self, sigma=1e-3, samples=1):
-        self.sigma, self.samples = sigma, samples
-
-    def update(self, net, x, y, objective, rng):
+    def accumulate(self, acc, net, x, y, clean, L0, objective, rng):
         n = x.shape[0]
-        L0 = objective.loss_per_sample(net.forward(x).out, y)
-        acc = [(np.zeros_like(W), np.zeros_like(b)) for W, b in zip(net.W, net.b)]
-        for _ in range(self.samples):
-            xiW = [rng.standard_normal((n, *W.shape)) * self.sigma for W in net.W]
-            xib = [rng.standard_normal((n, *b.shape)) * self.sigma for b in net.b]
-            out = net.forward_with(x, [W + e for W, e in zip(net.W, xiW)],
-                                   [b + e for b, e in zip(net.b, xib)])
-            dL = objective.loss_per_sample(out, y) - L0
-            for l, (dW, db) in enumerate(acc):
-                dW -= np.einsum("n,nij->ij", dL, xiW[l]) / (n * self.sigma**2)
-                db -= (dL[:, None] * xib[l]).mean(axis=0) / self.sigma**2
-        return [(dW / self.samples, db / self.samples) for dW, db in acc]
+        xiW = [rng.standard_normal((n, *W.shape)) * self.sigma for W in net.W]
+        xib = [rng.standard_normal((n, *b.shape)) * self.sigma for b in net.b]
+        out = net.forward_with(x, [W + e for W, e in zip(net.W, xiW)], [b + e for b, e in zip(net.b, xib)])
+        dL = objective.loss_per_sample(out, y) - L0
+        for l, (dW, db) in enumerate(acc):
+            dW -= np.einsum("n,nij->ij", dL, xiW[l]) / (n * self.sigma**2)
+            db -= (dL[:, None] * xib[l]).mean(axis=0) / self.sigma**2
