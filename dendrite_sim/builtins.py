@@ -1,40 +1,9 @@
-"""Imports every built-in part so that its ``@register`` decorator runs."""
+"""Importing this module registers every built-in part (kept for code that imports it).
 
-# architectures
-from dendrite_sim.architectures import layered  # noqa: F401
+The list of built-in modules lives in :data:`dendrite_sim.core.registry.BUILTIN_MODULES`, and
+the registry imports them itself on the first lookup; nothing needs to import this module.
+"""
 
-# objectives
-from dendrite_sim.objectives import cross_entropy, mse, reward  # noqa: F401
+from dendrite_sim.core.registry import load_builtins
 
-# neuron models
-from dendrite_sim.neurons import adex, guerguiev, lif, naud_sprekeler, urbanczik_senn  # noqa: F401
-
-# learning rules
-from dendrite_sim.rules import (  # noqa: F401
-    backprop,
-    direct_feedback_alignment,
-    feedback_alignment,
-    node_perturbation,
-    weight_perturbation,
-)
-
-# experiments
-from dendrite_sim.experiments import rule_bias_variance  # noqa: F401
-
-# tasks
-from dendrite_sim.tasks import digits, gratings, mnist, teacher_student, xor  # noqa: F401
-
-# train experiment
-from dendrite_sim.experiments import train  # noqa: F401
-
-# calcium indicators (imaging)
-from dendrite_sim.imaging import indicators  # noqa: F401
-
-# spiking network experiment
-from dendrite_sim.experiments import simulate  # noqa: F401
-
-# OpenScope-style imaging study (spiking circuit -> synthetic imaging -> NWB)
-from dendrite_sim.experiments import openscope_session  # noqa: F401
-
-# burst multiplexing (Naud & Sprekeler 2018)
-from dendrite_sim.experiments import burst_multiplexing  # noqa: F401
+load_builtins()

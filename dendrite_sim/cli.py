@@ -2,7 +2,7 @@
 
     dendrite-sim run SCENARIO.toml [--out DIR] [--seed N] [--set key=value ...]
     dendrite-sim check SCENARIO.toml [--set key=value ...]
-    dendrite-sim list [KIND]
+    dendrite-sim list [KIND]       (learning rules with their substrates, e.g. [rate, spiking])
 
 User errors print one line ``error: <key path>: <what was expected>`` and exit with code 2.
 """
@@ -47,12 +47,28 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _substrates(cls) -> str:
+    """``[rate, spiking]``: the substrates a learning rule runs on (its ``substrates`` attribute)."""
+    subs = getattr(cls, "substrates", ())
+    if isinstance(subs, str):
+        subs = (subs,)
+    return "[" + ", ".join(str(s) for s in subs) + "]"
+
+
 def cmd_list(kind=None) -> int:
+    """Every registered part, kinds in :data:`registry.KINDS` order, names sorted; a learning
+    rule also shows its substrates, e.g. ``backprop  [rate]  Exact gradient ...``."""
     for k in ([kind] if kind else registry.KINDS):
         parts = registry.available(k)
         if not parts:
             continue
         print(f"{k}:")
+        if k == "rule":
+            subs = {name: _substrates(cls) for name, cls in parts.items()}
+            width = max(len(s) for s in subs.values())
+            for name, cls in parts.items():
+                print(f"  {name:28s} {subs[name]:{width}s} {registry.describe(cls)}")
+            continue
         for name, cls in parts.items():
             print(f"  {name:28s} {registry.describe(cls)}")
     return 0

@@ -1,8 +1,12 @@
 """Registry of named parts.
 
 Scenarios name parts by string (``rule = "feedback_alignment"``). Built-in parts register
-themselves when :mod:`dendrite_sim.builtins` is imported; a user registers their own in their
-own file with the same decorator and lists that file under ``scenario.plugins``::
+themselves with :func:`register` when their module is imported; the registry imports the
+modules named in :data:`BUILTIN_MODULES` on the first lookup (:func:`available`, :func:`get`,
+:func:`load_plugin`). ``core`` names those modules as strings only, so it imports nothing
+above itself and the import graph stays acyclic (``tests/test_layering.py``). A user
+registers their own parts in their own file with the same decorator and lists that file
+under ``scenario.plugins``::
 
     from dendrite_sim import register
     from dendrite_sim.core.interfaces import LearningRule
@@ -13,6 +17,9 @@ own file with the same decorator and lists that file under ``scenario.plugins``:
         ...
 
 Kinds: task, architecture, objective, rule, experiment, neuron, indicator.
+
+A module that defines a built-in part must be listed in :data:`BUILTIN_MODULES` (a test finds
+every ``@register`` in the package and checks it is).
 """
 
 from __future__ import annotations
@@ -29,6 +36,46 @@ from dendrite_sim.core.schema import _suggest, validate_section
 
 KINDS = ("task", "architecture", "objective", "rule", "experiment", "neuron", "indicator")
 _REGISTRY: dict[str, dict[str, type]] = {k: {} for k in KINDS}
+
+#: Modules whose ``@register`` decorators define the built-in parts, imported in this order
+#: on the first lookup. Names only: importing them here would make ``core`` import the layers
+#: above it.
+BUILTIN_MODULES: tuple[str, ...] = (
+    # architectures
+    "dendrite_sim.architectures.layered",
+    # objectives
+    "dendrite_sim.objectives.cross_entropy",
+    "dendrite_sim.objectives.mse",
+    "dendrite_sim.objectives.reward",
+    # neuron models
+    "dendrite_sim.neurons.adex",
+    "dendrite_sim.neurons.guerguiev",
+    "dendrite_sim.neurons.lif",
+    "dendrite_sim.neurons.naud_sprekeler",
+    "dendrite_sim.neurons.urbanczik_senn",
+    # learning rules
+    "dendrite_sim.rules.backprop",
+    "dendrite_sim.rules.direct_feedback_alignment",
+    "dendrite_sim.rules.feedback_alignment",
+    "dendrite_sim.rules.node_perturbation",
+    "dendrite_sim.rules.weight_perturbation",
+    # synapse rules (plasticity inside the spiking loop)
+    "dendrite_sim.synapses.stdp",
+    # tasks
+    "dendrite_sim.tasks.digits",
+    "dendrite_sim.tasks.gratings",
+    "dendrite_sim.tasks.mnist",
+    "dendrite_sim.tasks.teacher_student",
+    "dendrite_sim.tasks.xor",
+    # calcium indicators (imaging)
+    "dendrite_sim.imaging.indicators",
+    # experiments
+    "dendrite_sim.experiments.rule_bias_variance",
+    "dendrite_sim.experiments.train",
+    "dendrite_sim.experiments.simulate",
+    "dendrite_sim.experiments.openscope_session",
+    "dendrite_sim.experiments.burst_multiplexing",
+)
 _loaded = False
 
 
@@ -46,21 +93,34 @@ def register(kind: str, name: str):
     return deco
 
 
-def _load_builtins():
+def load_builtins() -> None:
+    """Import every module of :data:`BUILTIN_MODULES` once, so that its parts are registered.
+
+    The flag is set before the imports: a built-in module that looks a part up while it is
+    being imported sees the parts registered so far instead of recursing. If an import fails
+    the error propagates and the next lookup tries again.
+    """
     global _loaded
-    if not _loaded:
-        _loaded = True
-        importlib.import_module("dendrite_sim.builtins")
+    if _loaded:
+        return
+    _loaded = True
+    try:
+        for name in BUILTIN_MODULES:
+            importlib.import_module(name)
+    except BaseException:
+        _loaded = False
+        raise
 
 
 def available(kind: str) -> dict[str, type]:
-    _load_builtins()
+    """The parts of ``kind``, built-in and user-registered, sorted by name."""
+    load_builtins()
     return dict(sorted(_REGISTRY[kind].items()))
 
 
 def get(kind: str, name: str, key: str = "") -> type:
     """The class registered as ``name``; an unknown name is a :class:`ScenarioError` at ``key``."""
-    _load_builtins()
+    load_builtins()
     parts = _REGISTRY[kind]
     if not isinstance(name, str) or name not in parts:
         raise ScenarioError(key or kind, f"unknown {kind} {name!r}{_suggest(str(name), parts)}; "
@@ -108,7 +168,12 @@ def _raw_defaults(cls) -> dict:
 
 
 def load_plugin(path: str | Path, key: str) -> None:
-    """Import a user's file so that its ``@register`` decorators run."""
+    """Import a user's file so that its ``@register`` decorators run.
+
+    The built-in parts are registered first, so that a user's part registered under a
+    built-in's name replaces it whatever the order of later lookups.
+    """
+    load_builtins()
     p = Path(path)
     if not p.is_file():
         raise ScenarioError(key, f"expected a path to a Python file, {str(p)!r} does not exist")
