@@ -139,3 +139,18 @@ def test_lookup_registers_built_ins_in_a_fresh_interpreter():
             "assert registry.get('experiment', 'train').registered_name == 'train'; "
             "assert 'dendrite_sim.builtins' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=300)
+
+
+def test_a_plugin_part_replaces_the_built_in_of_the_same_name(tmp_path):
+    """Plugins load after the built-ins, so the user's part wins whatever is looked up first."""
+    (tmp_path / "mine.py").write_text(
+        "from dendrite_sim import register\n"
+        "from dendrite_sim.core.interfaces import Objective\n\n"
+        "@register('objective', 'mse')\n"
+        "class MyMSE(Objective):\n"
+        "    '''Mine.'''\n")
+    code = ("from dendrite_sim.core import registry; "
+            f"registry.load_plugin({str(tmp_path / 'mine.py')!r}, 'scenario.plugins[0]'); "
+            "assert registry.get('objective', 'mse').__name__ == 'MyMSE'; "
+            "assert 'cross_entropy' in registry.available('objective')")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=300)
