@@ -162,3 +162,26 @@ def test_gabor_session_end_to_end(tmp_path):
     after_d = np.isin(frame_of, np.flatnonzero(table["frame"] == "D") + 1)
     apical = np.asarray(s.traces["dff_true"])[:, s.rois.compartment == "apical"]
     assert apical[after_u].mean() > 3 * apical[after_d].mean()     # measured ≈ 4×
+
+
+def test_interval_tables_are_written_in_start_time_order(tmp_path):
+    """The session holds plateaus by neuron (0: 5 s, 8 s; 1: 1 s; 2: 5 s); the file holds them by
+    start time, ties by stop time, and reads back to the session's order."""
+    from dendrite_sim.imaging import GroundTruth, simulate_session
+
+    rng = np.random.default_rng(1)
+    trains = [np.sort(rng.uniform(0, 10.0, 20)) for _ in range(3)]
+    gt = GroundTruth.from_trains(trains, 10.0, plateaus=[[(5.0, 5.4), (8.0, 8.2)], [(1.0, 1.3)], [(5.0, 5.2)]])
+    assert gt.plateau_unit.tolist() == [0, 0, 1, 2]
+    s = simulate_session(gt, seed=1, path=tmp_path / "session", provenance={"scenario": "seed = 1\n"})
+    path = nwbmod.write_nwb(s, tmp_path / "session.nwb")
+    with pynwb.NWBHDF5IO(str(path), "r") as io:
+        pl = io.read().intervals["plateaus"]
+        assert pl["start_time"].data[:].tolist() == [1.0, 5.0, 5.0, 8.0]
+        assert pl["stop_time"].data[:].tolist() == [1.3, 5.2, 5.4, 8.2]
+        assert pl["unit_id"].data[:].tolist() == [1, 2, 0, 0]
+    msgs = list(nwbinspector.inspect_nwbfile(
+        nwbfile_path=str(path), importance_threshold=nwbinspector.Importance.BEST_PRACTICE_VIOLATION))
+    assert msgs == [], [m.message for m in msgs]
+    assert_sessions_equal(s, nwbmod.read_nwb(path))
+    assert nwbmod.time_order([2.0, 1.0, 1.0], [3.0, 4.0, 2.0]).tolist() == [2, 1, 0]

@@ -196,9 +196,39 @@ def test_nwb_is_readable_and_complete(run_dir):
         assert truth["v_apical"].unit == "volts" and truth["error"].unit == "amperes"
         notes = json.loads(f.notes)
         assert notes["provenance"]["seed"] == 1 and notes["provenance"]["day"] == 1
+    for day in ("session-day1.nwb", "session-day2.nwb"):      # day 2 holds the plateaus
+        msgs = list(nwbinspector.inspect_nwbfile(
+            nwbfile_path=str(run_dir / day), importance_threshold=nwbinspector.Importance.BEST_PRACTICE_VIOLATION))
+        assert msgs == [], [x.message for x in msgs]
+
+
+def test_plateau_rich_session_passes_nwbinspector(tmp_path):
+    """Strong feedback → dendrite weights give a 30 s day with many plateaus on most neurons;
+    the NWB interval tables are in ascending start_time (nwbinspector finds nothing at
+    BEST_PRACTICE_VIOLATION or above) and read back to the session's ground truth."""
+    pynwb = pytest.importorskip("pynwb")
+    nwbinspector = pytest.importorskip("nwbinspector")
+    from dendrite_sim.imaging.session import SyntheticSession
+    from dendrite_sim.io.nwb import read_nwb
+
+    out = tmp_path / "plateaus"
+    assert cli_main(["run", str(SCENARIO), "--out", str(out), "--set", f"network.n_pyr={N_PYR}",
+                     "--set", 'stimulus.session_duration="30 s"', "--set", "stimulus.n_sessions=1",
+                     "--set", 'imaging.dff_long_window="30 s"', "--set", 'network.w_feedback_dend="900 pA"']) == 0
+    path = out / "session-day1.nwb"
+    with pynwb.NWBHDF5IO(str(path), "r") as io:
+        f = io.read()
+        pl = f.intervals["plateaus"]
+        start, units = np.asarray(pl["start_time"].data[:]), np.asarray(pl["unit_id"].data[:])
+        assert len(start) > 20 and len(set(units.tolist())) > N_PYR // 2      # measured: 88 on 24 neurons
+        assert np.all(np.diff(start) >= 0)
+        assert np.all(np.diff(np.asarray(f.trials["start_time"].data[:])) >= 0)
     msgs = list(nwbinspector.inspect_nwbfile(
         nwbfile_path=str(path), importance_threshold=nwbinspector.Importance.BEST_PRACTICE_VIOLATION))
-    assert msgs == [], [x.message for x in msgs]
+    assert msgs == [], "\n".join(f"{m.importance.name} {m.check_function_name}: {m.message}" for m in msgs)
+    back, ref = read_nwb(path).ground_truth, SyntheticSession.load(out / "session-day1").ground_truth
+    for k in ("plateau_start", "plateau_stop", "plateau_unit"):
+        np.testing.assert_array_equal(getattr(back, k), getattr(ref, k), err_msg=k)
 
 
 def test_export_npz_through_the_cli(run_dir, capsys):

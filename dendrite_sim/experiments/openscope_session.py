@@ -101,12 +101,15 @@ metrics.json keys (stable)::
         dff.{soma, apical}.{expected, unexpected, difference, expected_sem, unexpected_sem, usi},
         spikes.{rate_hz, burst_rate_hz, plateau_fraction}.{expected, unexpected, grey},
         feedback_rate_hz.{expected, unexpected, grey}, interneuron_rate_hz.{...},
-        weights.{feedback_dend_pA, inhibition_soma_pA},     (means, at the time of the session)
-        simulation.{build_s, run_s, codegen_s, first_call_s}}
+        weights.{feedback_dend_pA, inhibition_soma_pA}}     (means, at the time of the session)
     prediction.{soma_usi_change, apical_usi_change, soma_difference_change,
                 apical_difference_change, opposite_directions}
     files.{sessions[], exported[]}
-    timing.{simulate_s, imaging_s, export_s, analysis_s}
+
+timings.json keys (wall-clock seconds, not results; :mod:`dendrite_sim.io.results`)::
+
+    simulate_s, imaging_s, export_s, analysis_s        (summed over days)
+    sessions.day<k>.simulation.{build_s, run_s, codegen_s, first_call_s}
 
 (expected/unexpected: D/U frames; grey: G frames; ``*_change``: last day − first day of the
 session values; ``opposite_directions``: the somatic and apical USI changed with opposite
@@ -120,8 +123,6 @@ spikes and plateaus underneath).
 """
 
 from __future__ import annotations
-
-import time
 
 import numpy as np
 
@@ -246,7 +247,6 @@ def analyse_day(rec: DayRecord, session, table: dict, p: CircuitParams, an: dict
         "feedback_rate_hz": rates_by_frame(frame_rates(rec.feedback_t, rec.feedback_i, p.n_feedback, table),
                                             frame),
         "interneuron_rate_hz": rates_by_frame(frame_rates(rec.inh_t, rec.inh_i, p.n_inh, table), frame),
-        "simulation": {k: round(float(v), 3) for k, v in rec.timings.items()},
     }
     stats = {c: {"noise_sd": noise[c][0], "nu": noise[c][1], "event": events[c][0],
                  "event_noiseless": events[c][1]} for c in COMPARTMENTS}
@@ -290,7 +290,8 @@ class OpenscopeSession(Experiment):
         from dendrite_sim.imaging import make_rois, simulate_session
         from dendrite_sim.imaging.indicators import resolve
 
-        timing = {"simulate_s": 0.0, "imaging_s": 0.0, "export_s": 0.0, "analysis_s": 0.0}
+        for key in ("simulate_s", "imaging_s", "export_s", "analysis_s"):
+            ctx.record_timing(key, 0.0)               # timings.json, never metrics.json
         net_v, an = cfg["network"], cfg["analysis"]
         p = CircuitParams(**net_v)
         pp = PlasticityParams(**cfg["plasticity"])
@@ -308,32 +309,30 @@ class OpenscopeSession(Experiment):
             day = f"day{k + 1}"
             weights = {"feedback_dend_pA": float(circuit.conn_feedback_dend.weights.mean()),
                        "inhibition_soma_pA": float(circuit.conn_inh_soma.weights.mean())}
-            t0 = time.perf_counter()
-            rec = simulate_day(circuit, p, protocol, table, rngmod.child_seed(ctx.seed, f"openscope/{day}"),
-                               an["record_every"], latent_every)
-            gt = ground_truth(rec, latent_every, an["plateau_threshold"], an["plateau_min_duration"], p.dt)
-            t1 = time.perf_counter()
+            with ctx.timer("simulate_s"):
+                rec = simulate_day(circuit, p, protocol, table, rngmod.child_seed(ctx.seed, f"openscope/{day}"),
+                                   an["record_every"], latent_every)
+                gt = ground_truth(rec, latent_every, an["plateau_threshold"], an["plateau_min_duration"], p.dt)
+            for key, seconds in rec.timings.items():
+                ctx.record_timing(f"sessions.{day}.simulation.{key}", seconds)
             img_seed = rngmod.child_seed(ctx.seed, f"openscope/imaging/{day}")
-            session = simulate_session(
-                gt, indicator=indicator, imaging=imaging, rois=rois, stimulus=table, seed=img_seed,
-                name=day, path=ctx.out / f"session-{day}",
-                provenance={"seed": ctx.seed, "imaging_seed": img_seed, "experiment": "openscope_session",
-                            "day": k + 1, "weights_at_session": weights})
-            t2 = time.perf_counter()
+            with ctx.timer("imaging_s"):
+                session = simulate_session(
+                    gt, indicator=indicator, imaging=imaging, rois=rois, stimulus=table, seed=img_seed,
+                    name=day, path=ctx.out / f"session-{day}",
+                    provenance={"seed": ctx.seed, "imaging_seed": img_seed, "experiment": "openscope_session",
+                                "day": k + 1, "weights_at_session": weights})
             folders.append(f"session-{day}")
-            per_day[day], dff_stats = analyse_day(rec, session, table, p, an, imaging)
-            per_day[day]["weights"] = weights
-            for c in COMPARTMENTS:
-                for key in ("noise_sd", "nu", "event", "event_noiseless"):
-                    pooled[c][key].extend(dff_stats[c][key])
-            sessions.append((session, aligned_traces(np.asarray(session.traces["dff"]), session.frame_rate,
-                                                     np.asarray(session.rois.compartment), table)))
-            if pp.enabled and k + 1 < len(tables):
-                consolidate(circuit, rec, table, pp)
-            t3 = time.perf_counter()
-            timing["simulate_s"] += t1 - t0
-            timing["imaging_s"] += t2 - t1
-            timing["analysis_s"] += t3 - t2
+            with ctx.timer("analysis_s"):
+                per_day[day], dff_stats = analyse_day(rec, session, table, p, an, imaging)
+                per_day[day]["weights"] = weights
+                for c in COMPARTMENTS:
+                    for key in ("noise_sd", "nu", "event", "event_noiseless"):
+                        pooled[c][key].extend(dff_stats[c][key])
+                sessions.append((session, aligned_traces(np.asarray(session.traces["dff"]), session.frame_rate,
+                                                         np.asarray(session.rois.compartment), table)))
+                if pp.enabled and k + 1 < len(tables):
+                    consolidate(circuit, rec, table, pp)
             del rec
 
         # export during the run (the run folder already holds config.toml and provenance.json)
@@ -341,27 +340,25 @@ class OpenscopeSession(Experiment):
         if an["export"] != "none":
             from dendrite_sim.io.export import export_session, run_provenance
 
-            t0 = time.perf_counter()
-            extra = run_provenance(ctx.out)
-            for (session, _), folder in zip(sessions, folders):
-                path = export_session(session, ctx.out / f"{folder}.{an['export']}", an["export"], extra)
-                exported.append(path.name)
-            timing["export_s"] = time.perf_counter() - t0
+            with ctx.timer("export_s"):
+                extra = run_provenance(ctx.out)
+                for (session, _), folder in zip(sessions, folders):
+                    path = export_session(session, ctx.out / f"{folder}.{an['export']}", an["export"], extra)
+                    exported.append(path.name)
 
         # figures
-        t0 = time.perf_counter()
-        from dendrite_sim.plotting import imaging as figs
-
         days = list(per_day)
-        ctx.save_figure(figs.dff_heatmap_figure([s for s, _ in sessions], days,
-                                                window=an["heatmap_window"] / 1000.0), "dff_heatmap")
-        ctx.save_figure(figs.response_figure({d: a for d, (_, a) in zip(days, sessions)},
-                                             {d: per_day[d]["dff"] for d in days}), "responses")
-        shown = [sessions[0][0]] if len(sessions) == 1 else [sessions[0][0], sessions[-1][0]]
-        ctx.save_figure(figs.example_traces_figure(
-            shown, figs.pick_example_neurons(sessions[-1][0], an["example_neurons"]),
-            window=an["example_window"] / 1000.0), "example_traces")
-        timing["analysis_s"] += time.perf_counter() - t0
+        with ctx.timer("analysis_s"):
+            from dendrite_sim.plotting import imaging as figs
+
+            ctx.save_figure(figs.dff_heatmap_figure([s for s, _ in sessions], days,
+                                                    window=an["heatmap_window"] / 1000.0), "dff_heatmap")
+            ctx.save_figure(figs.response_figure({d: a for d, (_, a) in zip(days, sessions)},
+                                                 {d: per_day[d]["dff"] for d in days}), "responses")
+            shown = [sessions[0][0]] if len(sessions) == 1 else [sessions[0][0], sessions[-1][0]]
+            ctx.save_figure(figs.example_traces_figure(
+                shown, figs.pick_example_neurons(sessions[-1][0], an["example_neurons"]),
+                window=an["example_window"] / 1000.0), "example_traces")
 
         first, last = per_day[days[0]]["dff"], per_day[days[-1]]["dff"]
 
@@ -386,5 +383,4 @@ class OpenscopeSession(Experiment):
                            "apical_difference_change": change("apical", "difference"),
                            "opposite_directions": None if su is None or au is None else bool(su * au < 0)},
             "files": {"sessions": folders, "exported": exported},
-            "timing": {k2: round(v, 3) for k2, v in timing.items()},
         }

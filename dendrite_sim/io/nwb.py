@@ -11,6 +11,8 @@ Layout (the OpenScope credit-assignment files, DANDI 000037, use the same ophys 
     units                  ground-truth spike_times (resolution = simulation dt) + burst_flag per spike
     intervals/trials       one row per stimulus segment, one column per stimulus-table column
     intervals/plateaus     ground-truth dendritic plateaus (start, stop, unit_id)
+                           (every interval table in ascending start_time, ties by stop_time,
+                           as NWB best practice asks; the session holds plateaus by neuron)
     processing/ground_truth
         DfOverF_noiseless, Calcium (RoiResponseSeries), one TimeSeries per latent trace
         (apical voltage, burst probability, error signal...; time × neurons)
@@ -102,7 +104,6 @@ def _start_time(s: SyntheticSession) -> datetime:
 def build_nwbfile(s: SyntheticSession, extra_provenance: dict | None = None, buffer_mb: float = 64.0):
     """The in-memory :class:`pynwb.NWBFile` of a session (arrays wrapped for streaming)."""
     from pynwb import NWBFile, TimeSeries
-    from pynwb.epoch import TimeIntervals
     from pynwb.file import Subject
     from pynwb.misc import Units
     from pynwb.ophys import DfOverF, Fluorescence, ImageSegmentation, OpticalChannel
@@ -227,27 +228,40 @@ def build_nwbfile(s: SyntheticSession, extra_provenance: dict | None = None, buf
             units.add_unit(spike_times=gt.spike_times[a:b], burst_flag=gt.burst_flag[a:b], id=i)
     nwb.units = units
     if gt.plateau_start.size:
-        plateaus = TimeIntervals(name="plateaus", description="ground-truth dendritic plateau potentials")
-        plateaus.add_column("unit_id", "simulated neuron (id in the units table)")
-        for st, sp, u in zip(gt.plateau_start, gt.plateau_stop, gt.plateau_unit):
-            plateaus.add_row(start_time=float(st), stop_time=float(sp), unit_id=int(u))
-        nwb.add_time_intervals(plateaus)
+        nwb.add_time_intervals(_time_intervals(
+            "plateaus", "ground-truth dendritic plateau potentials (rows in ascending start_time)",
+            gt.plateau_start, gt.plateau_stop, "plateau start (s)", "plateau stop (s)",
+            {"unit_id": (np.asarray(gt.plateau_unit, np.int64), "simulated neuron (id in the units table)")}))
 
     # ---- stimulus table
     stim = s.stimulus
     if stim:
-        cols = [VectorData(name="start_time", data=np.asarray(stim["start_time"], float),
-                           description="segment start (s)"),
-                VectorData(name="stop_time", data=np.asarray(stim["stop_time"], float),
-                           description="segment stop (s)")]
-        for k, v in stim.items():
-            if k in ("start_time", "stop_time"):
-                continue
-            v = np.asarray(v)
-            data = v.tolist() if v.dtype.kind in "US" else v
-            cols.append(VectorData(name=k, data=data, description=_STIM_DOCS.get(k, f"stimulus column {k}")))
-        nwb.trials = TimeIntervals(name="trials", description="stimulus segments", columns=cols)
+        extra = {k: (v, _STIM_DOCS.get(k, f"stimulus column {k}")) for k, v in stim.items()
+                 if k not in ("start_time", "stop_time")}
+        nwb.trials = _time_intervals("trials", "stimulus segments", stim["start_time"], stim["stop_time"],
+                                     "segment start (s)", "segment stop (s)", extra)
     return nwb
+
+
+def time_order(start, stop) -> np.ndarray:
+    """Row order of an interval table: ascending start, ties by stop (stable otherwise)."""
+    return np.lexsort((np.asarray(stop, float), np.asarray(start, float)))
+
+
+def _time_intervals(name: str, description: str, start, stop, start_doc: str, stop_doc: str,
+                    columns: dict):
+    """A :class:`pynwb.epoch.TimeIntervals` with its rows sorted by :func:`time_order`;
+    ``columns`` maps a column name to ``(values, description)``, one value per row."""
+    from pynwb.epoch import TimeIntervals
+
+    start, stop = np.asarray(start, float), np.asarray(stop, float)
+    order = time_order(start, stop)
+    cols = [VectorData(name="start_time", data=start[order], description=start_doc),
+            VectorData(name="stop_time", data=stop[order], description=stop_doc)]
+    for k, (v, doc) in columns.items():
+        v = np.asarray(v)[order]
+        cols.append(VectorData(name=k, data=v.tolist() if v.dtype.kind in "US" else v, description=doc))
+    return TimeIntervals(name=name, description=description, columns=cols)
 
 
 def write_nwb(s: SyntheticSession, path: str | Path, extra_provenance: dict | None = None,
