@@ -3,50 +3,53 @@
 Sections::
 
     [simulation]   dt, duration, backend ("numba" | "numpy"), fastmath, transient
-    [network.populations.<name>]   type = "neurons" (model, n, params, init, tau, channel_method,
-                                    bursts, burst_window, tau_avg) | "poisson" (n, rate)
-                                    | "spikes" (n, times, indices)
-    [network.projections.<name>]   pre, post, channel, connectivity ("all_to_all",
-                                    "fixed_probability" + p, "fixed_indegree" + k, "pairs" +
-                                    pre_idx/post_idx), autapses, weight, delay, stp
-    [network.inputs.<name>]        type = "poisson" (target, channel, n_sources, rate, weight)
-                                    | "current" (target, compartment, bias, values, values_dt)
+    [network]      populations, projections, inputs: the engine's network spec, documented in
+                   :mod:`dendrite_sim.engine.spec` (schema, memory estimate, dry build)
     [monitors]     spikes (populations; default all), state (population → variables),
                    state_neurons, every, raster_neurons, max_spikes
 
+``dendrite-sim check`` validates everything ``run`` would refuse: the schema of every section,
+the network's estimated memory (state, synapses, delay rings, monitors for the duration)
+against this machine's available memory, and a dry build of the network and its state
+monitors (every population, projection and input constructed, nothing run).
+
 Quantities carry units ("0.1 ms", "210 pA", "5 Hz"); model parameters may be numbers in the
-internal units (ms, mV, pA, nS, pF, Hz) or strings with units. Weights are currents (pA) for
-current channels or conductances (nS) for conductance channels. ``stp`` is a preset name
-(``depressing``, ``facilitating``, ``payeur_std``, ``payeur_stf``) or a table
-``{preset = ..., U = ..., tau_D = "...", tau_F = "...", f = ..., variant = ...}``.
+internal units (ms, mV, pA, nS, pF, Hz) or strings with units. A projection's ``plasticity``
+(e.g. ``{rule = "stdp", preset = "visual_all_to_all"}``) changes its weights during the run;
+the final weights are saved.
 
 metrics.json keys (stable): ``populations.<name>`` → ``rate_hz`` (spikes per neuron per second
 after ``transient``), ``cv_isi`` (mean CV of the inter-spike intervals over neurons with ≥ 3
 spikes), ``event_rate_hz``, ``burst_rate_hz``, ``burst_fraction`` (bursts / events, online
 detection: event = spike after > burst_window of silence, burst = second spike within it),
-``n_spikes``; ``n_neurons``, ``n_synapses``, ``monitor_bytes`` (memory held by monitors),
-``timing`` → ``build_s``, ``first_step_s`` (code generation and compilation or cache load,
-plus the first step), ``run_s``, ``s_per_bio_s``, ``backend``.
+``n_spikes``; ``projections.<name>`` (projections with plasticity only) → ``n_synapses``,
+``w_mean_initial``, ``w_mean``, ``w_std``, ``w_min``, ``w_max``; ``n_neurons``, ``n_synapses``,
+``monitor_bytes`` (memory held by monitors), ``memory_estimate_bytes`` (the check's estimate);
+``timing`` (every timing number, nowhere else) → ``build_s``, ``first_step_s`` (code generation
+and compilation or cache load, plus the first step), ``run_s``, ``s_per_bio_s``, ``backend``.
 
 Figures: ``raster.png`` (spikes of up to ``raster_neurons`` neurons per population; burst
 onsets marked in red), ``traces.png`` (recorded state variables). Data: ``spikes.npz``
 (``<pop>_t``, ``<pop>_i``, ``<pop>_burst_t``, ``<pop>_burst_i``, ``<pop>_event_t``,
-``<pop>_event_i``; times in ms) and ``traces.npz`` (``<pop>_<var>``, ``<pop>_t``).
+``<pop>_event_i``; times in ms), ``traces.npz`` (``<pop>_<var>``, ``<pop>_t``) and, where a
+projection has plasticity, ``weights.npz`` (``<proj>_w`` final and ``<proj>_w0`` initial
+weights, ``<proj>_pre``, ``<proj>_post``: one entry per synapse).
 """
 
 from __future__ import annotations
 
+import contextlib
+import inspect
+import math
 import time
-from collections.abc import Mapping
 
 import numpy as np
 
-from dendrite_sim.core import registry
 from dendrite_sim.core.errors import ScenarioError
 from dendrite_sim.core.interfaces import Experiment
 from dendrite_sim.core.registry import register
 from dendrite_sim.core.schema import REQUIRED, Field, validate_section
-from dendrite_sim.core.units import parse_quantity
+from dendrite_sim.engine import spec as netspec
 
 SIMULATION = {
     "dt": Field("quantity", "0.1 ms", "time step", dimension="time", lo=0.0, lo_open=True, hi=10.0),
@@ -57,11 +60,7 @@ SIMULATION = {
                       "no longer bit-identical to the numpy backend)"),
     "transient": Field("quantity", "0 ms", "initial time excluded from the metrics", dimension="time", lo=0.0),
 }
-NETWORK = {
-    "populations": Field("table", REQUIRED, "population name → table"),
-    "projections": Field("table", {}, "projection name → table"),
-    "inputs": Field("table", {}, "input name → table"),
-}
+NETWORK = netspec.NETWORK
 MONITORS = {
     "spikes": Field("str_list", None, "populations whose spikes are recorded (default all)", nullable=True),
     "state": Field("table", {}, "population → list of variables to record"),
@@ -72,269 +71,141 @@ MONITORS = {
     "max_spikes": Field("int", 50_000_000, "cap on recorded spikes per population", lo=1),
 }
 
-POP_NEURONS = {
-    "type": Field("str", "neurons", choices=("neurons", "poisson", "spikes")),
-    "model": Field("str", REQUIRED, "a registered neuron model"),
-    "n": Field("int", REQUIRED, "number of neurons", lo=1),
-    "params": Field("table", {}, "model parameters (numbers in internal units or strings with units)"),
-    "init": Field("table", {}, "state variable → initial value"),
-    "tau": Field("table", {}, "channel → decay time constant"),
-    "channel_method": Field("str", "exact", "channel decay per step: exact exp(−dt/τ) or euler 1 − dt/τ",
-                            choices=("exact", "euler")),
-    "bursts": Field("bool", True, "track events, bursts and running rates"),
-    "burst_window": Field("quantity", "16 ms", dimension="time", lo=0.0, lo_open=True),
-    "tau_avg": Field("quantity", "1 s", "window of the running rates", dimension="time", lo=0.0, lo_open=True),
-}
-POP_POISSON = {
-    "type": Field("str", REQUIRED, choices=("poisson",)),
-    "n": Field("int", REQUIRED, lo=1),
-    "rate": Field("quantity", REQUIRED, dimension="frequency", lo=0.0),
-}
-POP_SPIKES = {
-    "type": Field("str", REQUIRED, choices=("spikes",)),
-    "n": Field("int", REQUIRED, lo=1),
-    "times": Field("quantity_list", REQUIRED, dimension="time", lo=0.0),
-    "indices": Field("int_list", REQUIRED, lo=0),
-}
-PROJECTION = {
-    "pre": Field("str", REQUIRED, "presynaptic population"),
-    "post": Field("str", REQUIRED, "postsynaptic population"),
-    "channel": Field("str", REQUIRED, "synaptic channel of the postsynaptic model"),
-    "connectivity": Field("str", "all_to_all",
-                          choices=("all_to_all", "fixed_probability", "fixed_indegree", "pairs")),
-    "p": Field("float", None, "connection probability (fixed_probability)", lo=0.0, hi=1.0, nullable=True),
-    "k": Field("int", None, "inputs per neuron (fixed_indegree)", lo=0, nullable=True),
-    "autapses": Field("bool", True, "allow i → i when pre = post"),
-    "pre_idx": Field("int_list", None, "presynaptic indices (pairs)", lo=0, nullable=True),
-    "post_idx": Field("int_list", None, "postsynaptic indices (pairs)", lo=0, nullable=True),
-    "weight": Field("str", REQUIRED, "a current (\"5 pA\") or a conductance (\"2 nS\")"),
-    "delay": Field("quantity", None, "transmission delay, ≥ dt (default dt: next step)",
-                   dimension="time", lo=0.0, lo_open=True, nullable=True),
-    "stp": Field("str", None, "short-term plasticity preset (or a table, see the docs)", nullable=True),
-    "stdp": Field("str", None, "spike-timing-dependent plasticity preset (or a table)", nullable=True),
-}
-INPUT_POISSON = {
-    "type": Field("str", REQUIRED, choices=("poisson", "current")),
-    "target": Field("str", REQUIRED, "population"),
-    "channel": Field("str", REQUIRED, "synaptic channel"),
-    "n_sources": Field("int", REQUIRED, "independent Poisson sources per neuron", lo=0),
-    "rate": Field("quantity", REQUIRED, dimension="frequency", lo=0.0),
-    "weight": Field("str", REQUIRED, "a current (\"100 pA\") or a conductance (\"1 nS\")"),
-}
-INPUT_CURRENT = {
-    "type": Field("str", REQUIRED, choices=("poisson", "current")),
-    "target": Field("str", REQUIRED, "population"),
-    "compartment": Field("str", "soma"),
-    "bias": Field("quantity", "0 pA", "constant current", dimension="current"),
-    "values": Field("float_list", None, "time-varying current in pA, one value per values_dt", nullable=True),
-    "values_dt": Field("quantity", None, "sampling interval of values", dimension="time", lo=0.0,
-                       lo_open=True, nullable=True),
-}
+#: Mean rate assumed for the memory estimate of spike monitors (their buffers grow with the
+#: spikes, up to max_spikes records of 12 bytes each for spikes, events and bursts).
+ASSUMED_RATE_HZ = 20.0
+#: Scenario key of each engine key of a monitor.
+_MONITOR_KEYS = {"monitors.every": "monitors.every", "monitors.neurons": "monitors.state_neurons"}
 
 
-def _weight(value, key) -> float:
-    """A synaptic weight: current (pA) or conductance (nS)."""
-    if not isinstance(value, str):
-        raise ScenarioError(key, f"expected a current (\"5 pA\") or a conductance (\"2 nS\") with units, got {value!r}")
-    try:
-        return parse_quantity(value, "current", key)
-    except ScenarioError:
-        pass
-    try:
-        return parse_quantity(value, "conductance", key)
-    except ScenarioError:
-        raise ScenarioError(key, f"expected a current (\"5 pA\") or a conductance (\"2 nS\"), got {value!r}") from None
+def _monitors(cfg: dict) -> dict:
+    return cfg.get("monitors") or validate_section({}, MONITORS, "monitors")
 
 
-def _table(value, key) -> Mapping:
-    if not isinstance(value, Mapping):
-        raise ScenarioError(key, f"expected a table, got {value!r}")
-    return value
+def _check_simulation(sim: dict) -> None:
+    for key in ("duration", "transient"):
+        steps = sim[key] / sim["dt"]
+        if abs(steps - round(steps)) > 1e-6 * max(1.0, steps):
+            raise ScenarioError(f"simulation.{key}", f"expected a multiple of dt = {sim['dt']:g} ms, "
+                                f"got {sim[key]:g} ms")
+    if sim["transient"] >= sim["duration"]:
+        raise ScenarioError("simulation.transient", f"expected less than the duration ({sim['duration']:g} ms), "
+                            f"got {sim['transient']:g} ms")
 
 
-def parse_network(network: dict, dt: float) -> dict:
-    """Validate ``[network]`` and resolve units; the result drives :func:`build_network`."""
-    pops, projs, inputs = {}, {}, {}
-    if not network["populations"]:
-        raise ScenarioError("network.populations", "expected at least one population table")
-    for name, raw in network["populations"].items():
-        key = f"network.populations.{name}"
-        raw = _table(raw, key)
-        kind = raw.get("type", "neurons")
-        schema = {"neurons": POP_NEURONS, "poisson": POP_POISSON, "spikes": POP_SPIKES}.get(kind)
-        if schema is None:
-            raise ScenarioError(f"{key}.type", f"expected one of 'neurons', 'poisson', 'spikes', got {kind!r}")
-        spec = validate_section(raw, schema, key)
-        spec["type"] = kind
-        if kind == "neurons":
-            cls = registry.get("neuron", spec["model"], f"{key}.model")
-            # each value in the unit the model declares (strings with units are converted)
-            resolved = cls.make_params(spec["params"], key=f"{key}.params")
-            spec["params"] = {k: getattr(resolved, k) for k in spec["params"]}
-            init = {}
-            for var, v in spec["init"].items():
-                if var not in cls.state_vars:
-                    raise ScenarioError(f"{key}.init.{var}", f"expected a state variable of {spec['model']}: "
-                                        f"{', '.join(cls.state_vars)}")
-                init[var] = ([cls.quantity(var, x, f"{key}.init.{var}") for x in v] if isinstance(v, list)
-                             else cls.quantity(var, v, f"{key}.init.{var}"))
-            spec["init"] = init
-            tau = {}
-            for ch, v in spec["tau"].items():
-                if ch not in cls.channels:
-                    raise ScenarioError(f"{key}.tau.{ch}", f"expected a channel of {spec['model']}: "
-                                        f"{', '.join(cls.channels)}")
-                tau[ch] = parse_quantity(v, "time", f"{key}.tau.{ch}")
-            spec["tau"] = tau
-            spec["channels"] = list(cls.channels)
-            spec["compartments"] = list(cls.compartments)
-            spec["variables"] = [*cls.state_vars, *cls.channels, *(f"I_{c}" for c in cls.compartments),
-                                 *(["spike_rate", "event_rate", "burst_rate", "burst_prob"] if spec["bursts"] else [])]
-        elif kind == "spikes":
-            if len(spec["times"]) != len(spec["indices"]):
-                raise ScenarioError(f"{key}.indices", f"expected one index per spike time ({len(spec['times'])})")
-            if spec["indices"] and max(spec["indices"]) >= spec["n"]:
-                raise ScenarioError(f"{key}.indices", f"expected indices below n = {spec['n']}")
-        pops[name] = spec
-    for name, raw in network["projections"].items():
-        key = f"network.projections.{name}"
-        raw = dict(_table(raw, key))
-        stp = raw.pop("stp", None)
-        stdp = raw.pop("stdp", None)
-        spec = validate_section(raw, PROJECTION, key)
-        for end in ("pre", "post"):
-            if spec[end] not in pops:
-                raise ScenarioError(f"{key}.{end}", f"expected a population: {', '.join(pops)}; got {spec[end]!r}")
-        post = pops[spec["post"]]
-        if post["type"] != "neurons":
-            raise ScenarioError(f"{key}.post", f"population {spec['post']!r} is a spike source, not neurons")
-        if spec["channel"] not in post["channels"]:
-            raise ScenarioError(f"{key}.channel", f"expected a channel of {post['model']}: "
-                                f"{', '.join(post['channels'])}; got {spec['channel']!r}")
-        need = {"fixed_probability": ("p",), "fixed_indegree": ("k",), "pairs": ("pre_idx", "post_idx")}
-        for opt in need.get(spec["connectivity"], ()):
-            if spec[opt] is None:
-                raise ScenarioError(f"{key}.{opt}", f"missing; {spec['connectivity']} connectivity needs it")
-        if not spec["autapses"] and pops[spec["pre"]]["n"] != post["n"]:
-            raise ScenarioError(f"{key}.autapses", "autapses = false needs pre and post of the same size")
-        spec["weight"] = _weight(spec["weight"], f"{key}.weight")
-        if spec["delay"] is not None:
-            steps = spec["delay"] / dt
-            if abs(steps - round(steps)) > 1e-6 or round(steps) < 1:
-                raise ScenarioError(f"{key}.delay", f"expected a multiple of dt = {dt:g} ms, at least dt")
-        spec["stp"] = _plasticity("stp", stp, f"{key}.stp")
-        spec["stdp"] = _plasticity("stdp", stdp, f"{key}.stdp")
-        projs[name] = spec
-    for name, raw in network["inputs"].items():
-        key = f"network.inputs.{name}"
-        raw = _table(raw, key)
-        kind = raw.get("type")
-        if kind not in ("poisson", "current"):
-            raise ScenarioError(f"{key}.type", f"expected 'poisson' or 'current', got {kind!r}")
-        spec = validate_section(raw, INPUT_POISSON if kind == "poisson" else INPUT_CURRENT, key)
-        if spec["target"] not in pops or pops[spec["target"]]["type"] != "neurons":
-            raise ScenarioError(f"{key}.target", f"expected a population of neurons: "
-                                f"{', '.join(n for n, p in pops.items() if p['type'] == 'neurons')}")
-        target = pops[spec["target"]]
-        if kind == "poisson":
-            if spec["channel"] not in target["channels"]:
-                raise ScenarioError(f"{key}.channel", f"expected a channel of {target['model']}: "
-                                    f"{', '.join(target['channels'])}; got {spec['channel']!r}")
-            spec["weight"] = _weight(spec["weight"], f"{key}.weight")
-        else:
-            if spec["compartment"] not in target["compartments"]:
-                raise ScenarioError(f"{key}.compartment", f"expected a compartment of {target['model']}: "
-                                    f"{', '.join(target['compartments'])}; got {spec['compartment']!r}")
-            if (spec["values"] is None) != (spec["values_dt"] is None):
-                raise ScenarioError(f"{key}.values_dt", "values and values_dt go together")
-        inputs[name] = spec
-    return {"populations": pops, "projections": projs, "inputs": inputs}
-
-
-def _plasticity(kind: str, value, key):
-    """A preset name or a table (``preset`` plus overrides, or every field) of the ``stp`` or
-    ``stdp`` module, validated there."""
-    if value is None:
-        return None
-    import importlib
-
-    mod = importlib.import_module(f"dendrite_sim.synapses.{kind}")
-    if isinstance(value, str):
-        return mod.preset(value, key=key)
-    if isinstance(value, Mapping):
-        value = dict(value)
-        if "preset" in value:
-            return mod.preset(value.pop("preset"), key=key, **value)
-        return mod.make_params(key=key, **value)
-    raise ScenarioError(key, f"expected a preset name or a table, got {value!r}")
-
-
-def build_network(spec: dict, sim: dict, monitors: dict, seed: int):
-    """A :class:`~dendrite_sim.engine.network.Network` with monitors from a parsed spec."""
-    from dendrite_sim.engine.network import Network
-
-    net = Network(dt=sim["dt"], seed=seed, backend=sim["backend"], fastmath=sim["fastmath"])
-    for name, p in spec["populations"].items():
-        if p["type"] == "neurons":
-            net.population(name, p["n"], p["model"], params=p["params"], init=p["init"], tau=p["tau"],
-                           channel_method=p["channel_method"], bursts=p["bursts"],
-                           burst_window=p["burst_window"], tau_avg=p["tau_avg"])
-        elif p["type"] == "poisson":
-            net.poisson_group(name, p["n"], p["rate"])
-        else:
-            net.spike_generator(name, p["n"], p["times"], p["indices"])
-    for name, q in spec["projections"].items():
-        kw = {k: q[k] for k in ("p", "k", "pre_idx", "post_idx") if q[k] is not None}
-        if q["connectivity"] != "pairs":
-            kw["autapses"] = q["autapses"]
-        net.projection(q["pre"], q["post"], q["channel"], q["connectivity"], weight=q["weight"],
-                       delay=q["delay"], stp=q["stp"], stdp=q["stdp"], name=name, **kw)
-    for name, i in spec["inputs"].items():
-        if i["type"] == "poisson":
-            net.poisson_input(i["target"], i["channel"], i["n_sources"], i["rate"], i["weight"], name=name)
-        else:
-            net.current(i["target"], i["compartment"], bias=i["bias"],
-                        array=None if i["values"] is None else np.asarray(i["values"], dtype=float),
-                        array_dt=i["values_dt"], name=name)
-    spike_mons = {}
-    for name in monitors["spikes"] if monitors["spikes"] is not None else list(spec["populations"]):
-        spike_mons[name] = net.spike_monitor(name, max_spikes=monitors["max_spikes"])
-    state_mons = {}
-    for name, variables in monitors["state"].items():
-        n = spec["populations"][name]["n"]
-        neurons = [k for k in monitors["state_neurons"] if k < n] or [0]
-        state_mons[name] = net.state_monitor(name, variables, neurons=neurons, every=monitors["every"])
-    return net, spike_mons, state_mons
-
-
-def _check_monitors(monitors: dict, spec: dict, sim: dict) -> None:
-    pops = spec["populations"]
+def _check_monitors(monitors: dict, spec: netspec.NetworkSpec, sim: dict) -> None:
+    pops = spec.populations
     for k, name in enumerate(monitors["spikes"] or []):
         if name not in pops:
             raise ScenarioError(f"monitors.spikes[{k}]", f"expected a population: {', '.join(pops)}; got {name!r}")
     for name, variables in monitors["state"].items():
         key = f"monitors.state.{name}"
         if name not in pops or pops[name]["type"] != "neurons":
-            raise ScenarioError(key, f"expected a population of neurons: "
-                                f"{', '.join(n for n, p in pops.items() if p['type'] == 'neurons')}")
+            raise ScenarioError(key, f"expected a population of neurons: {', '.join(spec.neuron_populations())}")
         if isinstance(variables, str):
             variables = [variables]
             monitors["state"][name] = variables
-        if not isinstance(variables, list) or not variables:
-            raise ScenarioError(key, "expected a list of variable names")
+        if not isinstance(variables, list) or not variables or not all(isinstance(v, str) for v in variables):
+            raise ScenarioError(key, f"expected a list of variable names, got {variables!r}")
         for v in variables:
             if v not in pops[name]["variables"]:
-                raise ScenarioError(key, f"unknown variable {v!r}; expected some of "
-                                    f"{', '.join(pops[name]['variables'])}")
+                raise ScenarioError(key, f"expected some of {', '.join(pops[name]['variables'])}; "
+                                    f"unknown variable {v!r}")
     steps = monitors["every"] / sim["dt"]
-    if abs(steps - round(steps)) > 1e-6:
-        raise ScenarioError("monitors.every", f"expected a multiple of dt = {sim['dt']:g} ms")
-    for key in ("duration", "transient"):
-        steps = sim[key] / sim["dt"]
-        if abs(steps - round(steps)) > 1e-6:
-            raise ScenarioError(f"simulation.{key}", f"expected a multiple of dt = {sim['dt']:g} ms")
-    if sim["transient"] >= sim["duration"]:
-        raise ScenarioError("simulation.transient", "expected less than the duration")
+    if abs(steps - round(steps)) > 1e-6 * max(1.0, steps):
+        raise ScenarioError("monitors.every", f"expected a multiple of dt = {sim['dt']:g} ms, "
+                            f"got {monitors['every']:g} ms")
+
+
+def _state_neurons(monitors: dict, n: int) -> list[int]:
+    return sorted({k for k in monitors["state_neurons"] if k < n}) or [0]
+
+
+def _monitor_bytes(monitors: dict, spec: netspec.NetworkSpec, sim: dict) -> tuple[dict[str, float], float]:
+    """Estimated bytes of the monitors over the whole run, by part, and the bytes of the state
+    records the engine counts against its monitor budget: ``monitors.state`` (preallocated per
+    run call, then concatenated: twice the records) and ``monitors.spikes`` (initial buffers, or
+    the spikes at :data:`ASSUMED_RATE_HZ` with the doubling slack, at most max_spikes)."""
+    n_steps = int(round(sim["duration"] / sim["dt"]))
+    every = max(1, int(round(monitors["every"] / sim["dt"])))
+    records = -(-n_steps // every)
+    state = sum(records * len(_state_neurons(monitors, spec.populations[name]["n"])) * len(v) * 8.0
+                for name, v in monitors["state"].items())
+    spikes = 0.0
+    names = monitors["spikes"] if monitors["spikes"] is not None else list(spec.populations)
+    for name in names:
+        p = spec.populations[name]
+        initial = min(monitors["max_spikes"], max(1024, 4 * p["n"]))
+        expected = min(float(monitors["max_spikes"]), 2.0 * p["n"] * ASSUMED_RATE_HZ * sim["duration"] / 1000.0)
+        buffers = 3 if p.get("bursts", False) else 1
+        spikes += 12.0 * buffers * max(initial, expected)
+    return {"monitors.state": 2.0 * state, "monitors.spikes": spikes}, state
+
+
+def _monitor_budget() -> float:
+    """The engine's cap on monitor memory per run (``Network(max_monitor_bytes=...)``)."""
+    from dendrite_sim.engine.network import Network
+
+    try:
+        default = inspect.signature(Network).parameters["max_monitor_bytes"].default
+        return float(default)
+    except (KeyError, TypeError, ValueError):
+        return math.inf
+
+
+def _add_monitors(net, spec: netspec.NetworkSpec, monitors: dict, spikes: bool = True):
+    spike_mons, state_mons = {}, {}
+    if spikes:
+        for name in monitors["spikes"] if monitors["spikes"] is not None else list(spec.populations):
+            with _monitor_keys("monitors.spikes"):
+                spike_mons[name] = net.spike_monitor(name, max_spikes=monitors["max_spikes"])
+    for name, variables in monitors["state"].items():
+        neurons = _state_neurons(monitors, spec.populations[name]["n"])
+        with _monitor_keys(f"monitors.state.{name}"):
+            state_mons[name] = net.state_monitor(name, variables, neurons=neurons, every=monitors["every"])
+    return spike_mons, state_mons
+
+
+@contextlib.contextmanager
+def _monitor_keys(key: str):
+    """Engine monitor errors under the scenario's key (``monitors.state.variables`` → ``monitors.state.<pop>``)."""
+    try:
+        yield
+    except ScenarioError as e:
+        raise ScenarioError(_MONITOR_KEYS.get(e.key, key), e.expected) from None
+
+
+def build_network(spec: netspec.NetworkSpec, sim: dict, monitors: dict, seed: int):
+    """``(net, spike_monitors, state_monitors)``: the :class:`~dendrite_sim.engine.network.Network`
+    of a parsed spec with the scenario's monitors."""
+    net = netspec.build(spec, dt=sim["dt"], seed=seed, backend=sim["backend"], fastmath=sim["fastmath"])
+    spike_mons, state_mons = _add_monitors(net, spec, monitors)
+    return net, spike_mons, state_mons
+
+
+def check(cfg: dict, seed: int = 0, dry: bool = True) -> tuple[netspec.NetworkSpec, dict]:
+    """Everything ``run`` refuses, refused before anything is built: the sections, then the
+    memory estimate (network and monitors for the duration), then (``dry``) a dry build of the
+    network and its state monitors. Returns the parsed spec and the memory estimate."""
+    sim = cfg["simulation"]
+    monitors = _monitors(cfg)
+    _check_simulation(sim)
+    spec = netspec.parse(cfg["network"], dt=sim["dt"])
+    _check_monitors(monitors, spec, sim)
+    extra, state_bytes = _monitor_bytes(monitors, spec, sim)
+    budget = _monitor_budget()
+    if state_bytes > budget:
+        raise ScenarioError("monitors", f"expected state monitors within the {netspec.format_bytes(budget)} "
+                            f"budget; recording would need {netspec.format_bytes(state_bytes)}: record fewer "
+                            "neurons or variables, or decimate (every)")
+    estimate = netspec.estimate_memory(spec, extra=extra, backend=sim["backend"])
+    netspec.check_memory(estimate, key="network")
+    if not dry:
+        return spec, estimate
+    _, net = netspec.check(spec, dt=sim["dt"], seed=seed, backend=sim["backend"], fastmath=sim["fastmath"],
+                           available=2**62)           # memory was checked above, with the monitors
+    _add_monitors(net, spec, monitors, spikes=False)
+    return spec, estimate
 
 
 @register("experiment", "simulate")
@@ -344,37 +215,44 @@ class Simulate(Experiment):
     sections = {"simulation": SIMULATION, "network": NETWORK, "monitors": MONITORS}
 
     def validate(self, cfg: dict) -> None:
-        sim = cfg["simulation"]
-        spec = parse_network(cfg["network"], sim["dt"])
-        _check_monitors(cfg.get("monitors") or validate_section({}, MONITORS, "monitors"), spec, sim)
+        check(cfg)
 
     def run(self, cfg: dict, ctx) -> dict:
         sim = cfg["simulation"]
-        monitors = cfg.get("monitors") or validate_section({}, MONITORS, "monitors")
-        spec = parse_network(cfg["network"], sim["dt"])
-        _check_monitors(monitors, spec, sim)
+        monitors = _monitors(cfg)
+        spec, estimate = check(cfg, ctx.seed, dry=False)   # load() ran the dry build
         t0 = time.perf_counter()
         net, spike_mons, state_mons = build_network(spec, sim, monitors, ctx.seed)
+        plastic = {name: p for name, p in _projections(net).items() if spec.projections[name]["plasticity"]}
+        w0 = {name: p.conn.weights.copy() for name, p in plastic.items()}
         t1 = time.perf_counter()
         net.run(sim["dt"])                                   # compile (or load) and first step
         t2 = time.perf_counter()
         remaining = sim["duration"] - sim["dt"]
-        n_chunks = max(1, min(100, int(remaining // 100.0)))
-        chunk_steps = int(round(remaining / sim["dt"])) // n_chunks
         steps_left = int(round(remaining / sim["dt"]))
+        n_chunks = max(1, min(100, int(remaining // 100.0)))
+        chunk_steps = steps_left // n_chunks
         for _ in ctx.progress(range(n_chunks), total=n_chunks, desc="simulate"):
             k = steps_left if _ == n_chunks - 1 else chunk_steps
             if k:
                 net.run(k * sim["dt"])
             steps_left -= k
         t3 = time.perf_counter()
-        metrics = {"populations": population_metrics(net, spike_mons, sim), "timing": {
-            "backend": sim["backend"], "build_s": round(t1 - t0, 4), "first_step_s": round(t2 - t1, 4),
-            "run_s": round(t3 - t2, 4), "s_per_bio_s": round((t3 - t2) / (remaining / 1000.0), 4)
-            if remaining > 0 else None},
-            "n_neurons": int(sum(p.n for p in net.pops.values())),
-            "n_synapses": int(sum(p.conn.nnz for p in net.projections)),
-            "monitor_bytes": int(net.memory_report()["total"])}
+        metrics = {"populations": population_metrics(net, spike_mons, sim),
+                   "n_neurons": int(sum(p.n for p in net.pops.values())),
+                   "n_synapses": int(sum(p.conn.nnz for p in net.projections)),
+                   "monitor_bytes": int(net.memory_report()["total"]),
+                   "memory_estimate_bytes": int(estimate["total"]),
+                   "timing": {"backend": sim["backend"], "build_s": round(t1 - t0, 4),
+                              "first_step_s": round(t2 - t1, 4), "run_s": round(t3 - t2, 4),
+                              "s_per_bio_s": round((t3 - t2) / (remaining / 1000.0), 4) if remaining > 0 else None}}
+        if plastic:
+            metrics["projections"] = {name: weight_metrics(w0[name], p.conn.weights) for name, p in plastic.items()}
+            weights = {}
+            for name, p in plastic.items():
+                weights.update({f"{name}_w": p.conn.weights, f"{name}_w0": w0[name],
+                                f"{name}_pre": p.conn.pre_indices(), f"{name}_post": p.conn.indices})
+            ctx.save_npz("weights", **weights)
         spikes = {}
         for name, m in spike_mons.items():
             spikes.update({f"{name}_t": m.t, f"{name}_i": m.i, f"{name}_event_t": m.event_t,
@@ -392,6 +270,19 @@ class Simulate(Experiment):
         if spike_mons:
             ctx.save_figure(raster_figure(spike_mons, monitors["raster_neurons"], sim["duration"]), "raster")
         return metrics
+
+
+def _projections(net) -> dict:
+    """The network's projections by name."""
+    return {p.name: p for p in net.projections}
+
+
+def weight_metrics(w0: np.ndarray, w: np.ndarray) -> dict:
+    """Summary of a plastic projection's weights before and after the run."""
+    if w.size == 0:
+        return {"n_synapses": 0}
+    return {"n_synapses": int(w.size), "w_mean_initial": float(np.mean(w0)), "w_mean": float(np.mean(w)),
+            "w_std": float(np.std(w)), "w_min": float(np.min(w)), "w_max": float(np.max(w))}
 
 
 def population_metrics(net, spike_mons: dict, sim: dict) -> dict:
