@@ -40,12 +40,12 @@ def _snapshot(net, mon, tr):
     for v in tr.variables:
         out[f"rec_{v}"] = tr[v]
     for name, pop in net.pops.items():
-        for k, arr in {**pop.state, **pop.channels}.items():
+        for k, arr in {**getattr(pop, "state", {}), **getattr(pop, "channels", {})}.items():
             out[f"{name}.{k}"] = arr.copy()
         for k in ("spike_count", "event_rate", "burst_rate"):
             if getattr(pop, k) is not None:
                 out[f"{name}.{k}"] = getattr(pop, k).copy()
-        for ch, ring in pop.rings.items():
+        for ch, ring in getattr(pop, "rings", {}).items():
             out[f"{name}.ring.{ch}"] = ring.copy()
     for p in net.projections:
         if p.stp is not None:

@@ -26,7 +26,7 @@ def run_pairing(backend, pre, post, stdp, w0=0.5, n_syn=1):
     net.spike_generator("pre", 1, pre, np.zeros(pre.size, dtype=int))
     net.population("post", n_syn, "lif", params={"t_ref": 1.0})
     net.current("post", "soma", array=pulses, array_dt=DT)
-    proj = net.projection("pre", "post", "exc", "all_to_all", weight=w0, stdp=stdp)
+    proj = net.projection("pre", "post", "exc", "all_to_all", weight=w0, plasticity={"rule": "stdp", **stdp._asdict()})
     spikes = net.spike_monitor("post")
     net.run(duration)
     np.testing.assert_allclose(np.unique(spikes.t), np.sort(post), atol=1e-9)   # post fired as asked
@@ -58,7 +58,11 @@ def test_stdp_errors_name_the_key():
     net = Network(dt=DT, seed=1, backend="numpy")
     net.spike_generator("pre", 1, [1.0], [0])
     net.population("post", 1, "lif")
-    with pytest.raises(ScenarioError, match=r"stdp\.preset.*did you mean 'pair'"):
-        net.projection("pre", "post", "exc", weight=0.5, stdp="pairs")
-    with pytest.raises(ScenarioError, match=r"stdp\.w_max: expected initial weights within"):
-        net.projection("pre", "post", "exc", weight=5.0, stdp="pair", name="p2")
+    with pytest.raises(ScenarioError, match=r"plasticity\.preset.*did you mean 'pair'"):
+        net.projection("pre", "post", "exc", weight=0.5, plasticity={"rule": "stdp", "preset": "pairs"})
+    with pytest.raises(ScenarioError, match=r"plasticity\.w_max: expected initial weights within"):
+        net.projection("pre", "post", "exc", weight=5.0, plasticity={"rule": "stdp", "preset": "pair"}, name="p2")
+    with pytest.raises(ScenarioError, match=r"plasticity\.rule: rule 'backprop' has no spiking face"):
+        net.projection("pre", "post", "exc", weight=0.5, plasticity="backprop", name="p3")
+    with pytest.raises(ScenarioError, match=r"plasticity\.rule: unknown rule 'stpd'.*did you mean 'stdp'"):
+        net.projection("pre", "post", "exc", weight=0.5, plasticity={"rule": "stpd"}, name="p4")

@@ -1,4 +1,5 @@
-"""Triplet / pair STDP: kernels (numpy and Numba, CSR/CSC) vs hand-computed trace sums."""
+"""Triplet / pair STDP: the rule's hooks (numpy and Numba, over CSR rows / CSC columns) vs
+hand-computed trace sums."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from numba import njit
 
 from dendrite_sim.core.errors import ScenarioError
 from dendrite_sim.synapses import stdp
+from dendrite_sim.synapses.plasticity import csr_gather
 
 DT = 0.1  # ms
 PRESET_NAMES = list(stdp.PRESETS)
@@ -19,10 +21,37 @@ PRESET_NAMES = list(stdp.PRESETS)
 # Engine-side compilation, as the spiking engine does it: njit(kernel).
 decay_nb = njit(error_model="numpy")(stdp.trace_decay)
 bump_nb = njit(error_model="numpy")(stdp.trace_spike)
-on_pre_nb = njit(error_model="numpy")(stdp.stdp_on_pre)
-on_post_nb = njit(error_model="numpy")(stdp.stdp_on_post)
+on_pre_hook = njit(error_model="numpy")(stdp.TripletSTDP.on_pre)
+on_post_hook = njit(error_model="numpy")(stdp.TripletSTDP.on_post)
 depress_nb = njit(error_model="numpy")(stdp.stdp_depress)
 potentiate_nb = njit(error_model="numpy")(stdp.stdp_potentiate)
+
+
+@njit(error_model="numpy")
+def on_pre_nb(pre, indptr, indices, w, o1, r2, p):
+    """The rule's on_pre hook over the CSR row of presynaptic neuron ``pre``."""
+    for k in range(indptr[pre], indptr[pre + 1]):
+        w[k] = on_pre_hook(w[k], o1[indices[k]], r2[pre], p)
+
+
+@njit(error_model="numpy")
+def on_post_nb(post, col_ptr, col_syn, syn_pre, w, r1, o2, p):
+    """The rule's on_post hook over the CSC column of postsynaptic neuron ``post``."""
+    for c in range(col_ptr[post], col_ptr[post + 1]):
+        k = col_syn[c]
+        w[k] = on_post_hook(w[k], r1[syn_pre[k]], o2[post], p)
+
+
+def on_pre_many(pres, indptr, indices, w, o1, r2, p):
+    """numpy: on_pre for all (distinct) presynaptic neurons ``pres`` at once."""
+    ks, owner = csr_gather(indptr, pres)
+    w[ks] = stdp.TripletSTDP.on_pre(w[ks], o1[indices[ks]], r2[owner], p)
+
+
+def on_post_many(posts, col_ptr, col_syn, syn_pre, w, r1, o2, p):
+    js, owner = csr_gather(col_ptr, posts)
+    ks = col_syn[js]
+    w[ks] = stdp.TripletSTDP.on_post(w[ks], r1[syn_pre[ks]], o2[owner], p)
 
 
 @njit(error_model="numpy")
@@ -74,8 +103,8 @@ def _run_numpy_events(pre_times, post_times, n_pre, n_post, csr, csc, w, p):
         o1, o2 = stdp.post_traces_decay(o1, o2, t - t_prev, p)
         pres = np.array([i for i in range(n_pre) if t in pre_times[i]], dtype=np.int64)
         posts = np.array([j for j in range(n_post) if t in post_times[j]], dtype=np.int64)
-        stdp.stdp_on_pre_many(pres, indptr, indices, w, o1, r2, p)
-        stdp.stdp_on_post_many(posts, col_ptr, col_syn, syn_pre, w, r1, o2, p)
+        on_pre_many(pres, indptr, indices, w, o1, r2, p)
+        on_post_many(posts, col_ptr, col_syn, syn_pre, w, r1, o2, p)
         r1[pres], r2[pres] = stdp.trace_spike(r1[pres], p.nearest), stdp.trace_spike(r2[pres], p.nearest)
         o1[posts], o2[posts] = stdp.trace_spike(o1[posts], p.nearest), stdp.trace_spike(o2[posts], p.nearest)
         t_prev = t

@@ -124,34 +124,72 @@ class LocalFactors:
     modulator: float = 1.0
 
 
-class LearningRule(Part, ABC):
-    """Proposes weight changes.
+class LearningRule(Part):
+    """Proposes weight changes; one contract with a face per substrate (neither is abstract).
 
-    On the rate substrate :meth:`update` returns, per layer, ``(dW, db)``: the rule's estimate
-    of the descent direction −∇L for the batch (the trainer multiplies it by a learning rate).
+    **Rate face** — :meth:`update` returns, per layer, ``(dW, db)``: the rule's estimate of the
+    descent direction −∇L for the batch (the trainer multiplies it by a learning rate).
     Analysis code compares it with the exact −∇L. A rule that depends on random draws
     (perturbation rules, sampled rewards) sets ``stochastic = True``.
 
-    On the spiking substrate a rule supplies :meth:`local_factors`; the engine applies the
-    shared outer-product update (see :class:`LocalFactors`).
+    **Spiking face** — either the rule *is* a synapse rule
+    (:class:`dendrite_sim.synapses.plasticity.SynapseRule`: kernel-language hooks that run
+    inside the compiled loop), or it implements :meth:`local_factors`, called between chunks
+    of the loop; the engine then applies the shared outer-product update (see
+    :class:`LocalFactors` and :mod:`dendrite_sim.engine.learning`). A projection takes either
+    kind: ``plasticity = {rule = "...", ...}``.
+
+    ``substrates`` is derived from the faces a class defines — ``("rate",)``, ``("spiking",)``
+    or both — so a scenario that asks a rule for a face it lacks is refused at check time.
     """
 
     stochastic: ClassVar[bool] = False
-    substrates: ClassVar[tuple[str, ...]] = ("rate",)
+    substrates: ClassVar[tuple[str, ...]] = ()
+    is_synapse_rule: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.substrates = rule_substrates(cls)
 
     def setup(self, net, rng: np.random.Generator) -> None:
         """Create the rule's own state (e.g. direct feedback matrices) for ``net``."""
 
-    @abstractmethod
     def update(self, net, x: np.ndarray, y: np.ndarray, objective: Objective,
                rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Per layer ``(dW, db)``, the rule's descent direction for this batch."""
+        """Rate face: per layer ``(dW, db)``, the rule's descent direction for this batch."""
+        raise NotImplementedError(f"rule {self.registered_name!r} has no rate face")
 
     def after_step(self, net, lr: float) -> None:
         """Called after the trainer applied the update (e.g. to train a feedback pathway)."""
 
-    def local_factors(self, state: Any) -> LocalFactors:  # pragma: no cover - spiking substrate
-        raise NotImplementedError(f"rule {self.registered_name!r} has no spiking form yet")
+    def local_factors(self, state: Any) -> LocalFactors:
+        """Spiking face, per chunk: local factors from a :class:`~dendrite_sim.engine.learning.SpikingState`."""
+        raise NotImplementedError(f"rule {self.registered_name!r} has no spiking face")
+
+
+def rule_substrates(cls) -> tuple[str, ...]:
+    """The substrates a rule class supports, from the faces it defines."""
+    out = []
+    if cls.update is not LearningRule.update:
+        out.append("rate")
+    if cls.is_synapse_rule or cls.local_factors is not LearningRule.local_factors:
+        out.append("spiking")
+    return tuple(out)
+
+
+def require_substrate(cls, substrate: str, key: str) -> None:
+    """A :class:`~dendrite_sim.core.errors.ScenarioError` at ``key`` when rule ``cls`` has no
+    ``substrate`` face."""
+    from dendrite_sim.core.errors import ScenarioError
+
+    if substrate not in cls.substrates:
+        face = "rate face (update)" if substrate == "rate" else "spiking face (a synapse rule or local_factors)"
+        from dendrite_sim.core import registry
+
+        ok = [n for n, c in registry.available("rule").items() if substrate in c.substrates]
+        raise ScenarioError(key, f"rule {cls.registered_name!r} has no {face}; it runs on "
+                            f"{', '.join(cls.substrates) or 'no substrate'}; expected a rule for the "
+                            f"{substrate} substrate: {', '.join(ok)}")
 
 
 # --------------------------------------------------------------------------- experiments

@@ -1,8 +1,10 @@
 """The learning hook: how a :class:`~dendrite_sim.core.interfaces.LearningRule` changes the
 weights of a running spiking network.
 
-A rule is attached to one projection with :meth:`Network.plasticity_hook(projection, rule,
-eta, every, modulator, w_min, w_max) <dendrite_sim.engine.network.Network.plasticity_hook>`.
+This is the per-chunk face of the rule contract. A rule is attached to one projection with
+``projection(..., plasticity={"rule": name, "eta": ..., "every": ..., ...})`` or
+:meth:`Network.plasticity_hook(projection, rule, eta, every, modulator, w_min, w_max)
+<dendrite_sim.engine.network.Network.plasticity_hook>`.
 The run is then executed in chunks of ``every`` ms (the compiled loop runs each chunk without
 Python work per step); at the end of every chunk the engine
 
@@ -31,8 +33,8 @@ output rates or spike counts read between chunks — its teaching signal reaches
 For example a burst-dependent rule (Payeur et al. 2021, dW/dt = η [B − P̄ E] Ẽ_pre) returns
 ``post = bursts − burst_prob · events`` (counts during the chunk) and ``pre = event_rate`` of
 the presynaptic population. Rules that need spike-timing precision run inside the compiled loop
-instead: STDP is a projection option (``projection(..., stdp=...)``, step 8 of the network's
-time step).
+instead, as synapse rules (:mod:`dendrite_sim.synapses.plasticity`; e.g. STDP,
+``plasticity={"rule": "stdp", ...}``; phase ``plasticity`` of :mod:`.schedule`).
 """
 
 from __future__ import annotations
@@ -97,10 +99,12 @@ def _snapshot(pop) -> dict[str, np.ndarray]:
 
 
 def next_boundary(net, end: int) -> int:
-    """The next step at which some hook is due, or ``end``."""
+    """The next step at which some per-chunk rule or weight monitor is due, or ``end``."""
     stop = end
     for h in net.plasticity:
         stop = min(stop, (net.step // h.every + 1) * h.every)
+    for m in net.weight_monitors:
+        stop = min(stop, m.next_due(net.step))
     return stop
 
 

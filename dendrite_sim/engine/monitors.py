@@ -197,3 +197,46 @@ class StateMonitor:
     def memory_bytes(self) -> int:
         return (sum(a.nbytes for c in self._chunks.values() for a in c)
                 + sum(a.nbytes for a in self.buf.values()))
+
+
+class WeightMonitor:
+    """Weights of chosen synapses of one projection every ``every`` steps (between chunks).
+
+    ``t`` (ms, shape (T,)) and ``w`` (shape (T, n_synapses)); ``synapses`` are CSR positions,
+    with their presynaptic and postsynaptic neurons in ``pre`` and ``post``.
+    """
+
+    def __init__(self, proj, synapses: np.ndarray, every: int, dt: float):
+        self.proj = proj
+        self.synapses = synapses
+        self.every = int(every)
+        self.dt = dt
+        self.pre = proj.conn.pre_indices()[synapses]
+        self.post = proj.conn.indices[synapses]
+        self._steps: list[int] = []
+        self._rows: list[np.ndarray] = []
+        self.label = f"weights:{proj.name}"
+
+    def record_due(self, step: int) -> None:
+        """Record if ``step`` is a multiple of ``every`` not recorded yet."""
+        if step % self.every == 0 and (not self._steps or self._steps[-1] != step):
+            self._steps.append(step)
+            self._rows.append(self.proj.conn.weights[self.synapses].copy())
+
+    def next_due(self, step: int) -> int:
+        return (step // self.every + 1) * self.every
+
+    @property
+    def t(self) -> np.ndarray:
+        return np.asarray(self._steps, dtype=np.float64) * self.dt
+
+    @property
+    def w(self) -> np.ndarray:
+        return np.array(self._rows) if self._rows else np.zeros((0, self.synapses.size))
+
+    def memory_bytes(self) -> int:
+        return 8 * self.synapses.size * len(self._rows)
+
+    def bytes_for(self, step: int, n_steps: int) -> int:
+        """Bytes that ``n_steps`` more steps from ``step`` will add."""
+        return 8 * self.synapses.size * ((step + n_steps) // self.every - step // self.every)

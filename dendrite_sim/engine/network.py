@@ -16,53 +16,25 @@ Python API::
 Units are the internal ones (ms, mV, pA, nS, Hz). Weights are in the unit of the target
 channel: pA for current channels, nS for conductance channels (the model decides).
 
-Semantics of one time step n (t = n·dt), identical on both backends:
-
-1. **arrivals** — every channel with incoming projections adds its ring-buffer slot n mod L
-   (spikes sent d steps ago with delay d) and clears it; every Poisson input adds
-   ``weight · k`` with k ~ Poisson(n_sources · rate · dt), one count per neuron per step from
-   the counter-based generator (:mod:`dendrite_sim.engine.random`);
-2. **drives** — per compartment: bias + time-varying arrays (sample ⌊n / (array_dt/dt)⌋, zero
-   after the array ends);
-3. **state monitors** record here (values at time t, as Brian2's StateMonitor does);
-4. **neuron update** — the model's ``step`` with the channels and drives (and one uniform per
-   neuron if ``needs_uniform``); spike generators and Poisson groups emit their spikes;
-5. **channel decay** — every channel ← channel · exp(−dt/τ) (exact);
-6. **bookkeeping** — spike counts, events/bursts and running rates (:mod:`.bursts`), spike
-   monitors;
-7. **propagation** — for each spiking presynaptic neuron j of each projection: short-term
-   plasticity (u, x of neuron j relaxed exactly over the time since its last spike, then the
-   release u⁻x⁻ or u⁺x⁻ of the variant) and for every synapse k of CSR row j:
-   ring[(n + delay_k) mod L, post_k] += w_k · release. With delay = 1 step (the default) a
-   spike takes effect on the next step, as in Brian2 with zero synaptic delay; in general a
-   delay of d steps here equals a Brian2 ``delay`` of (d − 1)·dt.
-8. **STDP** — for each projection with ``stdp``: the traces decay by exp(−dt/τ); every
-   synapse of a spiking presynaptic neuron j is depressed, w ← clip(w − o₁(post)(A₂⁻ + A₃⁻ r₂(j)));
-   every synapse into a spiking postsynaptic neuron i is potentiated,
-   w ← clip(w + r₁(pre)(A₂⁺ + A₃⁺ o₂(i))); then the traces of the neurons that spiked are
-   raised (+1, or set to 1 for nearest-spike). The triplet terms thus use the traces before
-   this step's increments (the ε of Pfister & Gerstner 2006), a pre and a post spike in the
-   same step do not pair, and a spike is transmitted with the weight before its own update.
-
-A synaptic input of weight w arriving at step m therefore contributes w·exp(−(n − m)·dt/τ) to
-the channel seen by the neuron update at step n ≥ m (exponential current or conductance).
+What one time step does, and in which order, is defined once in :mod:`.schedule`; the backends
+(:mod:`.backends`: ``numba``, the fused compiled loop, and ``numpy``, the readable reference)
+implement its phases. Plasticity is a projection option: ``plasticity=`` names a registered
+learning rule with a spiking face — a synapse rule that runs inside the loop
+(:mod:`dendrite_sim.synapses.plasticity`; e.g. ``{"rule": "stdp", "preset": "pair"}``) or a rule
+whose ``local_factors`` run between chunks (:mod:`.learning`, with ``eta``, ``every``,
+``w_min``, ``w_max``, ``modulator``). ``weight_monitor`` records weights at intervals.
 
 Reproducibility: every random draw (initial states, connectivity: numpy Generators from
 :func:`dendrite_sim.core.rng.stream`; Poisson inputs and stochastic neurons: counter-based
 streams) derives from ``seed`` and the object's name, so the same seed gives bit-identical
 results on repeated runs, and the numpy and numba backends give the same spikes.
 
-The fused numba loop is generated per network structure by :mod:`.codegen`; the numpy backend
-(:mod:`.numpy_backend`) is the readable reference of the same steps. Plasticity hooks
-(:mod:`.learning`) run between chunks of ``every`` steps.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -71,155 +43,24 @@ from dendrite_sim.core import rng as rngmod
 from dendrite_sim.core.errors import ScenarioError
 from dendrite_sim.engine import bursts as B
 from dendrite_sim.engine import random as R
-from dendrite_sim.engine.monitors import SpikeMonitor, StateMonitor
+from dendrite_sim.engine.backends import BACKEND_NAMES, backend_class
+from dendrite_sim.engine.graph import (
+    ArrayInput,
+    ChunkRule,
+    NeuronPopulation,
+    PoissonInput,
+    PoissonSource,
+    Population,
+    Projection,
+    SpikeSource,
+    SynapseRuleState,
+)
+from dendrite_sim.engine.monitors import SpikeMonitor, StateMonitor, WeightMonitor
 from dendrite_sim.synapses import connectivity as C
-from dendrite_sim.synapses import stdp as stdpmod
 from dendrite_sim.synapses import stp as stpmod
 
-BACKENDS = ("numba", "numpy")
-
-
-# --------------------------------------------------------------------------- records
-@dataclass(eq=False)
-class Population:
-    """One population's parameters and state (structure of arrays).
-
-    ``kind``: ``"model"`` (a registered neuron model), ``"poisson"`` (independent Poisson
-    spike sources) or ``"spikes"`` (a spike generator replaying given spike times).
-    """
-
-    name: str
-    n: int
-    kind: str
-    index: int
-    model: Any = None
-    params: Any = None
-    state: dict = field(default_factory=dict)        # state variable → (n,) float64
-    channels: dict = field(default_factory=dict)     # channel → (n,) float64
-    tau: dict = field(default_factory=dict)          # channel → τ (ms)
-    decay: dict = field(default_factory=dict)        # channel → exp(−dt/τ)
-    bias: dict = field(default_factory=dict)         # compartment → (n,) pA
-    drives: dict = field(default_factory=dict)       # compartment → (n,) pA, this step's drive
-    rings: dict = field(default_factory=dict)        # channel → (L, n) delay ring buffer
-    uniform_key: Any = None                          # stream for needs_uniform models
-    # generators
-    spike_prob: np.ndarray | None = None             # poisson: rate·dt per neuron
-    gen_key: Any = None
-    sched_steps: np.ndarray | None = None            # spikes: sorted (step, index)
-    sched_idx: np.ndarray | None = None
-    sched_ptr: np.ndarray | None = None              # (1,) int64
-    # every population
-    spiked: np.ndarray | None = None                 # (n,) bool, this step
-    spike_idx: np.ndarray | None = None              # (n,) int64, this step's spikes (ascending)
-    n_spiked: np.ndarray | None = None               # (1,) int64
-    spike_count: np.ndarray | None = None            # (n,) int64, since the start
-    scratch_u64: np.ndarray | None = None            # (n,) uint64, hashes of one step (numba)
-    # events and bursts (see bursts.py)
-    track_bursts: bool = True
-    burst_window: int = 160                          # steps
-    rate_decay: float = 1.0
-    rate_inc: float = 0.0
-    last_step: np.ndarray | None = None
-    n_in_event: np.ndarray | None = None
-    spike_rate: np.ndarray | None = None             # Hz, exponential window tau_avg
-    event_rate: np.ndarray | None = None
-    burst_rate: np.ndarray | None = None
-    event_count: np.ndarray | None = None
-    burst_count: np.ndarray | None = None
-
-    @property
-    def is_model(self) -> bool:
-        return self.kind == "model"
-
-    @property
-    def burst_prob(self) -> np.ndarray:
-        """Running burst probability P̄ = r_B / r_E per neuron (0 where r_E = 0)."""
-        return B.burst_probability(self.burst_rate, self.event_rate)
-
-    def variable(self, name: str) -> np.ndarray:
-        """Current values of a state variable, channel, drive (``I_<compartment>``) or rate."""
-        if name in self.state:
-            return self.state[name]
-        if name in self.channels:
-            return self.channels[name]
-        if name.startswith("I_") and name[2:] in self.drives:
-            return self.drives[name[2:]]
-        if name == "burst_prob":
-            return self.burst_prob
-        if name in ("spike_rate", "event_rate", "burst_rate"):
-            return getattr(self, name)
-        raise KeyError(name)
-
-    def variable_names(self) -> list[str]:
-        names = [*self.state, *self.channels, *(f"I_{c}" for c in self.drives)]
-        if self.track_bursts:
-            names += ["spike_rate", "event_rate", "burst_rate", "burst_prob"]
-        return names
-
-
-@dataclass(eq=False)
-class Projection:
-    name: str
-    pre: Population
-    post: Population
-    channel: str
-    conn: C.Connectivity
-    stp: stpmod.STPParams | None = None
-    stp_u: np.ndarray | None = None          # per presynaptic neuron (per synapse if stp_per_synapse)
-    stp_x: np.ndarray | None = None
-    stp_last: np.ndarray | None = None       # step of the last presynaptic spike (per neuron)
-    stp_per_synapse: bool = False            # heterogeneous parameters: fields are (nnz,) arrays
-    stdp: stdpmod.STDPParams | None = None   # spike-timing-dependent plasticity of the weights
-    stdp_r1: np.ndarray | None = None        # presynaptic traces r₁ (τ₊), r₂ (τ_x), per pre neuron
-    stdp_r2: np.ndarray | None = None
-    stdp_o1: np.ndarray | None = None        # postsynaptic traces o₁ (τ₋), o₂ (τ_y), per post neuron
-    stdp_o2: np.ndarray | None = None
-    stdp_decay: np.ndarray | None = None     # per-step factors exp(−dt/τ) of r₁, r₂, o₁, o₂
-    stdp_csc: tuple | None = None            # (col_ptr, col_syn, syn_pre): synapses by post neuron
-
-
-@dataclass(eq=False)
-class PoissonInput:
-    name: str
-    pop: Population
-    channel: str
-    n_sources: int
-    rate: float
-    weight: float
-    cdf: np.ndarray
-    key: Any
-
-    @property
-    def zero_threshold(self):
-        return R.zero_threshold(self.cdf)
-
-
-@dataclass(eq=False)
-class ArrayInput:
-    name: str
-    pop: Population
-    compartment: str
-    values: np.ndarray          # (T,) shared or (T, n) per neuron
-    ratio: int                  # steps per sample
-
-    @property
-    def per_neuron(self) -> bool:
-        return self.values.ndim == 2
-
-
-@dataclass(eq=False)
-class Plasticity:
-    projection: Projection
-    rule: Any
-    eta: float
-    every: int                  # steps
-    modulator: Any
-    w_min: float
-    w_max: float
-    updates: int = 0
-    t0: int = 0                 # step at which the current interval started
-    since: tuple = ()           # (pre, post) spike/event/burst counts at t0
-    last: int = -1              # step of the last update
+__all__ = ["Network", "Population", "NeuronPopulation", "PoissonSource", "SpikeSource", "Projection",
+           "PoissonInput", "ArrayInput", "ChunkRule", "BACKEND_NAMES"]
 
 
 # --------------------------------------------------------------------------- network
@@ -230,8 +71,8 @@ class Network:
                  max_monitor_bytes: float = 2 * 1024**3):
         if not (isinstance(dt, (int, float)) and 0 < dt <= 10):
             raise ScenarioError("dt", f"expected a time step in (0, 10] ms, got {dt!r}")
-        if backend not in BACKENDS:
-            raise ScenarioError("backend", f"expected one of {', '.join(BACKENDS)}, got {backend!r}")
+        if backend not in BACKEND_NAMES:
+            raise ScenarioError("backend", f"expected one of {', '.join(BACKEND_NAMES)}, got {backend!r}")
         self.dt = float(dt)
         self.seed = int(seed)
         self.backend = backend
@@ -244,7 +85,8 @@ class Network:
         self.array_inputs: list[ArrayInput] = []
         self.spike_monitors: list[SpikeMonitor] = []
         self.state_monitors: list[StateMonitor] = []
-        self.plasticity: list[Plasticity] = []
+        self.weight_monitors: list[WeightMonitor] = []
+        self.plasticity: list[ChunkRule] = []
         self._names: dict[str, set[str]] = {"populations": set(), "projections": set(), "inputs": set()}
         self._backend_obj = None
         self._structure_version = 0
@@ -289,15 +131,10 @@ class Network:
                                 f"{minimum * self.dt:g} ms, got {ms:g} ms")
         return n
 
-    def _new_pop(self, name, n, kind, key) -> Population:
+    def _new_pop(self, name, n, cls, key, **fields) -> Population:
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ScenarioError(f"{key}.n", f"expected a positive number of neurons, got {n!r}")
-        pop = Population(name=self._unique(name, "populations.name"), n=int(n), kind=kind, index=len(self.pops))
-        pop.spiked = np.zeros(pop.n, dtype=np.bool_)
-        pop.spike_idx = np.zeros(pop.n, dtype=np.int64)
-        pop.n_spiked = np.zeros(1, dtype=np.int64)
-        pop.spike_count = np.zeros(pop.n, dtype=np.int64)
-        pop.scratch_u64 = np.zeros(pop.n, dtype=np.uint64)
+        pop = cls(name=self._unique(name, "populations.name"), n=int(n), index=len(self.pops), **fields)
         self.pops[name] = pop
         self._changed()
         return pop
@@ -307,15 +144,7 @@ class Network:
             raise ScenarioError(f"{key}.burst_window", f"expected a positive time, got {window_ms!r}")
         if not (tau_avg_ms > 0):
             raise ScenarioError(f"{key}.tau_avg", f"expected a positive time, got {tau_avg_ms!r}")
-        pop.track_bursts = bool(track)
-        pop.burst_window = B.window_steps(window_ms, self.dt)
-        pop.rate_decay, pop.rate_inc = B.rate_decay(tau_avg_ms, self.dt)
-        pop.last_step = np.full(pop.n, B.NEVER, dtype=np.int64)
-        pop.n_in_event = np.zeros(pop.n, dtype=np.int64)
-        for name in ("spike_rate", "event_rate", "burst_rate"):
-            setattr(pop, name, np.zeros(pop.n))
-        pop.event_count = np.zeros(pop.n, dtype=np.int64)
-        pop.burst_count = np.zeros(pop.n, dtype=np.int64)
+        pop.init_bursts(track, B.window_steps(window_ms, self.dt), *B.rate_decay(tau_avg_ms, self.dt))
 
     # ------------------------------------------------------------------ populations
     def population(self, name: str, n: int, model, params: dict | None = None, init: dict | None = None,
@@ -334,7 +163,7 @@ class Network:
         """
         key = f"populations.{name}"
         cls = registry.get("neuron", model, f"{key}.model") if isinstance(model, str) else model
-        pop = self._new_pop(name, n, "model", key)
+        pop = self._new_pop(name, n, NeuronPopulation, key)
         pop.model = cls
         pop.params = cls.make_params(params or {}, key=f"{key}.params")
         state = cls.initial_state(pop.n, pop.params, self._rng(f"init/{name}"))
@@ -374,7 +203,7 @@ class Network:
         source per step, as Brian2's PoissonGroup).
         """
         key = f"populations.{name}"
-        pop = self._new_pop(name, n, "poisson", key)
+        pop = self._new_pop(name, n, PoissonSource, key)
         rate = self._per_neuron(rate, pop.n, f"{key}.rate")
         if np.any(rate < 0) or np.any(rate * self.dt / 1000.0 > 1.0):
             raise ScenarioError(f"{key}.rate", f"expected rates in [0, {1000.0 / self.dt:g}] Hz")
@@ -395,7 +224,7 @@ class Network:
         if times.shape != indices.shape:
             raise ScenarioError(f"{key}.indices", f"expected one index per spike time ({times.size}), "
                                 f"got {indices.size}")
-        pop = self._new_pop(name, n, "spikes", key)
+        pop = self._new_pop(name, n, SpikeSource, key)
         if indices.size and (not np.issubdtype(indices.dtype, np.integer) or indices.min() < 0
                              or indices.max() >= pop.n):
             raise ScenarioError(f"{key}.indices", f"expected integer indices in [0, {pop.n})")
@@ -422,7 +251,7 @@ class Network:
 
     # ------------------------------------------------------------------ projections
     def projection(self, pre, post, channel: str, connectivity="all_to_all", weight=1.0, delay=None,
-                   stp=None, stdp=None, name: str | None = None, **conn_kwargs) -> Projection:
+                   stp=None, plasticity=None, name: str | None = None, **conn_kwargs) -> Projection:
         """Connect population ``pre`` to ``channel`` of population ``post``.
 
         ``connectivity``: a :class:`~dendrite_sim.synapses.connectivity.Connectivity` or a
@@ -435,11 +264,12 @@ class Network:
         an array of one value per synapse (CSR order) makes the projection heterogeneous: its
         (u, x) state is then kept per synapse; otherwise per presynaptic neuron, since it
         depends only on the presynaptic spike train (one update per spike, not per synapse).
-        ``stdp``: None, a preset name of :mod:`dendrite_sim.synapses.stdp`
-        (``visual_all_to_all``, ``pair``, ...), an ``STDPParams`` or a dict
-        ``{"preset": ..., **overrides}``: the weights then change by triplet STDP (Pfister &
-        Gerstner 2006) with traces kept per neuron, within [w_min, w_max] (see step 8 in the
-        module docstring).
+        ``plasticity``: None, a registered rule name, or a table ``{"rule": name, **params}``
+        naming a learning rule with a spiking face: a synapse rule (its parameters, e.g.
+        ``{"rule": "stdp", "preset": "visual_all_to_all", "w_max": 2.0}``, run inside the loop;
+        phase 9 of :mod:`.schedule`) or a rule with ``local_factors`` (table keys ``eta``,
+        ``every`` (ms), ``w_min``, ``w_max``, ``modulator`` and the rule's own parameters;
+        applied between chunks, :mod:`.learning`).
         """
         pre_p = self._pop(pre, "projections.pre")
         post_p = self._pop(post, "projections.post")
@@ -477,34 +307,58 @@ class Network:
             u, x = stpmod.initial_state(conn.nnz if proj.stp_per_synapse else pre_p.n, proj.stp)
             proj.stp_u, proj.stp_x = u, x
             proj.stp_last = np.full(pre_p.n, B.NEVER, dtype=np.int64)
-        if stdp is not None:
-            self._init_stdp(proj, stdp, f"{key}.stdp")
         self.projections.append(proj)
         self._changed()
+        if plasticity is not None:
+            self._attach_plasticity(proj, plasticity, f"{key}.plasticity")
         return proj
 
-    def _init_stdp(self, proj: Projection, stdp, key: str) -> None:
-        if isinstance(stdp, str):
-            p = stdpmod.preset(stdp, key=key)
-        elif isinstance(stdp, stdpmod.STDPParams):
-            p = stdpmod.make_params(stdp, key=key)
-        elif isinstance(stdp, dict):
-            stdp = dict(stdp)
-            p = (stdpmod.preset(stdp.pop("preset"), key=key, **stdp) if "preset" in stdp
-                 else stdpmod.make_params(key=key, **stdp))
-        else:
-            raise ScenarioError(key, f"expected a preset name ({', '.join(stdpmod.PRESETS)}) or a table, "
-                                f"got {stdp!r}")
-        w = proj.conn.weights
-        if w.size and (w.min() < p.w_min or w.max() > p.w_max):
-            raise ScenarioError(f"{key}.w_max", f"expected initial weights within the STDP bounds "
-                                f"[{p.w_min:g}, {p.w_max:g}], got [{w.min():g}, {w.max():g}]")
-        proj.stdp = p
-        proj.stdp_r1, proj.stdp_r2 = np.zeros(proj.pre.n), np.zeros(proj.pre.n)
-        proj.stdp_o1, proj.stdp_o2 = np.zeros(proj.post.n), np.zeros(proj.post.n)
-        proj.stdp_decay = np.array([math.exp(-self.dt / tau) for tau in (p.tau_plus, p.tau_x, p.tau_minus, p.tau_y)])
-        col_ptr, _pre, perm = proj.conn.csc()
-        proj.stdp_csc = (col_ptr, perm.astype(np.int64), proj.conn.pre_indices().astype(np.int64))
+    _CHUNK_KEYS = ("eta", "every", "w_min", "w_max", "modulator")
+
+    def _attach_plasticity(self, proj: Projection, spec, key: str) -> None:
+        """Bind the rule named by ``spec`` to ``proj`` (see :meth:`projection`)."""
+        from dendrite_sim.core.interfaces import require_substrate
+
+        if isinstance(spec, str):
+            spec = {"rule": spec}
+        if not isinstance(spec, dict) or "rule" not in spec:
+            raise ScenarioError(key, f"expected a rule name or a table with 'rule', got {spec!r}")
+        table = dict(spec)
+        name = table.pop("rule")
+        cls = registry.get("rule", name, f"{key}.rule") if isinstance(name, str) else name
+        require_substrate(cls, "spiking", f"{key}.rule")
+        if getattr(cls, "is_synapse_rule", False):
+            self._bind_synapse_rule(proj, cls, table, key)
+            return
+        chunk = {k: table.pop(k) for k in self._CHUNK_KEYS if k in table}
+        rule = registry.build("rule", {"name": cls.registered_name, **table}, key)
+        every = chunk.get("every", 10.0)
+        if isinstance(every, str):
+            from dendrite_sim.core.units import parse_in_unit
+
+            every = parse_in_unit(every, "ms", f"{key}.every")
+        self.plasticity_hook(proj, rule, eta=chunk.get("eta", 1.0), every=every, modulator=chunk.get("modulator"),
+                             w_min=chunk.get("w_min", -np.inf), w_max=chunk.get("w_max", np.inf), key=key)
+
+    def _bind_synapse_rule(self, proj: Projection, rule, table: dict, key: str) -> None:
+        if proj.plasticity is not None:
+            raise ScenarioError(key, "expected at most one synapse rule per projection")
+        params = rule.make_params(table, key=key)
+        rule.check_hooks(tuple(proj.post.variable_names()), key)
+        rule.validate_weights(params, proj.conn.weights, key)
+        pre_tr = {t: np.zeros(proj.pre.n) for t in rule.pre_traces}
+        post_tr = {t: np.zeros(proj.post.n) for t in rule.post_traces}
+        csc = None
+        if rule.on_post is not None:
+            col_ptr, _pre, perm = proj.conn.csc()
+            csc = (col_ptr, perm.astype(np.int64), proj.conn.pre_indices().astype(np.int64))
+        proj.plasticity = SynapseRuleState(
+            rule=rule, params=params, pre_traces=pre_tr, post_traces=post_tr,
+            pre_decay={t: math.exp(-self.dt / getattr(params, tau)) for t, tau in rule.pre_traces.items()},
+            post_decay={t: math.exp(-self.dt / getattr(params, tau)) for t, tau in rule.post_traces.items()},
+            synapse_vars={v: np.full(proj.conn.nnz, float(init)) for v, init in rule.synapse_vars.items()},
+            csc=csc, syn_pre=proj.conn.pre_indices().astype(np.int64))
+        self._changed()
 
     _CONN_OPTIONS = {"all_to_all": ("autapses",), "fixed_probability": ("p", "autapses"),
                      "fixed_indegree": ("k", "autapses"), "pairs": ("pre_idx", "post_idx")}
@@ -675,7 +529,7 @@ class Network:
         out = {}
         for m in self.spike_monitors:
             out[m.label] = m.memory_bytes()
-        for m in self.state_monitors:
+        for m in [*self.state_monitors, *self.weight_monitors]:
             out[m.label] = m.memory_bytes() + m.bytes_for(self.step, self._steps_for(duration))
         out["total"] = sum(out.values())
         return out
@@ -685,23 +539,49 @@ class Network:
 
     # ------------------------------------------------------------------ learning
     def plasticity_hook(self, projection, rule, eta: float = 1.0, every: float = 10.0, modulator=None,
-                        w_min: float = -np.inf, w_max: float = np.inf) -> Plasticity:
-        """Let ``rule`` (a :class:`~dendrite_sim.core.interfaces.LearningRule`) change the
-        weights of ``projection`` every ``every`` ms: see :mod:`dendrite_sim.engine.learning`."""
+                        w_min: float = -np.inf, w_max: float = np.inf, key: str = "plasticity") -> ChunkRule:
+        """Let ``rule`` (a :class:`~dendrite_sim.core.interfaces.LearningRule` with
+        ``local_factors``) change the weights of ``projection`` every ``every`` ms: see
+        :mod:`dendrite_sim.engine.learning`."""
         proj = projection if isinstance(projection, Projection) else self._projection(projection)
         from dendrite_sim.engine import learning
 
-        hook = Plasticity(proj, rule, float(eta), self._steps(every, "plasticity.every", minimum=1),
-                          modulator, float(w_min), float(w_max))
+        for name, v in (("eta", eta), ("w_min", w_min), ("w_max", w_max)):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v):
+                raise ScenarioError(f"{key}.{name}", f"expected a number, got {v!r}")
+        if not w_min <= w_max:
+            raise ScenarioError(f"{key}.w_max", f"expected w_max >= w_min = {w_min!r}, got {w_max!r}")
+        if not (isinstance(every, (int, float)) and every > 0):
+            raise ScenarioError(f"{key}.every", f"expected a positive interval, got {every!r}")
+        hook = ChunkRule(proj, rule, float(eta), self._steps(every, f"{key}.every", minimum=1),
+                         modulator, float(w_min), float(w_max))
         learning.start_interval(self, hook)
         self.plasticity.append(hook)
         return hook
 
-    def _projection(self, name) -> Projection:
+    def weight_monitor(self, projection, every: float, synapses=None) -> WeightMonitor:
+        """Record the weights of ``projection`` (all synapses, or the CSR positions
+        ``synapses``) every ``every`` ms, at t = 0, every, 2·every, ... (between chunks of the
+        loop, so recording costs one copy per interval, not per step)."""
+        proj = projection if isinstance(projection, Projection) else self._projection(projection, "monitors.weights")
+        if synapses is None:
+            idx = np.arange(proj.conn.nnz, dtype=np.int64)
+        else:
+            idx = np.unique(np.asarray(synapses).ravel())
+            if idx.size == 0 or not np.issubdtype(idx.dtype, np.integer) or idx.min() < 0 or idx.max() >= proj.conn.nnz:
+                raise ScenarioError("monitors.weights.synapses", f"expected synapse positions in "
+                                    f"[0, {proj.conn.nnz}) of {proj.name!r}")
+        mon = WeightMonitor(proj, idx.astype(np.int64), self._steps(every, "monitors.weights.every", minimum=1),
+                            self.dt)
+        mon.record_due(self.step)
+        self.weight_monitors.append(mon)
+        return mon
+
+    def _projection(self, name, key: str = "plasticity.projection") -> Projection:
         for p in self.projections:
             if p.name == name:
                 return p
-        raise ScenarioError("plasticity.projection", f"unknown projection {name!r}; projections: "
+        raise ScenarioError(key, f"unknown projection {name!r}; projections: "
                             f"{', '.join(p.name for p in self.projections) or 'none'}")
 
     # ------------------------------------------------------------------ running
@@ -713,7 +593,7 @@ class Network:
             dmax = int(proj.conn.delays.max()) if proj.conn.nnz else 1
             need[k] = max(need.get(k, 1), dmax)
         for pop in self.pops.values():
-            for ch in list(pop.rings):
+            for ch in list(getattr(pop, "rings", ())):
                 if (pop.index, ch) not in need:
                     del pop.rings[ch]
         for (pi, ch), dmax in need.items():
@@ -729,10 +609,7 @@ class Network:
 
     def _backend(self):
         if self._backend_obj is None or self._backend_obj.version != self._structure_version:
-            if self.backend == "numba":
-                from dendrite_sim.engine.numba_backend import NumbaBackend as Impl
-            else:
-                from dendrite_sim.engine.numpy_backend import NumpyBackend as Impl
+            Impl = backend_class(self.backend)
             self._prepare()
             self._backend_obj = Impl(self)
             self._backend_obj.version = self._structure_version
@@ -762,6 +639,8 @@ class Network:
                 done = backend.run_steps(self.step, stop - self.step)
                 self.step += done
             learning.apply_due(self)
+            for m in self.weight_monitors:
+                m.record_due(self.step)
         for m in self.state_monitors:
             m.finish()
         for m in self.spike_monitors:

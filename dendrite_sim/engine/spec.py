@@ -44,7 +44,6 @@ path (``network.projections.rec.delay: expected a multiple of dt = 0.1 ms ...``)
 from __future__ import annotations
 
 import contextlib
-import inspect
 import math
 import os
 from collections.abc import Iterator, Mapping
@@ -659,13 +658,6 @@ def _translate(ekey: str, expected: str, key: str, outer, component, rename) -> 
     return (component or key), f"{expected} ({ekey})"
 
 
-def _accepts(method, name: str) -> bool:
-    try:
-        return name in inspect.signature(method).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 def build(network, *, dt: float, seed: int = 0, backend: str = "numba", fastmath: bool = False,
           key: str = "network", outer: Mapping[str, str] | None = None, dry: bool = False,
           **network_kwargs: Any):
@@ -696,7 +688,6 @@ def build(network, *, dt: float, seed: int = 0, backend: str = "numba", fastmath
                 net.poisson_group(name, p["n"], p["rate"])
             else:
                 net.spike_generator(name, p["n"], p["times"], p["indices"])
-    plasticity_arg = _accepts(net.projection, "plasticity")
     for name, q in spec.projections.items():
         comp = f"{key}.projections.{name}"
         kw = {k: q[k] for k in ("p", "k", "pre_idx", "post_idx") if q[k] is not None}
@@ -707,9 +698,8 @@ def build(network, *, dt: float, seed: int = 0, backend: str = "numba", fastmath
             n_pre, n_post = spec.populations[q["pre"]]["n"], spec.populations[q["post"]]["n"]
             connectivity, kw = C.from_coo(n_pre, n_post, [0], [min(1, n_post - 1)]), {}
         if q["plasticity"] is not None:
-            kw.update(_plasticity_kwargs(q["plasticity"], plasticity_arg, comp))
-        rename = {"stdp": "plasticity", **({"pre": "pre_idx", "post": "post_idx", "pairs": "post_idx"}
-                                           if q["connectivity"] == "pairs" else {})}
+            kw["plasticity"] = q["plasticity"] if isinstance(q["plasticity"], str) else dict(q["plasticity"])
+        rename = {"pre": "pre_idx", "post": "post_idx", "pairs": "post_idx"} if q["connectivity"] == "pairs" else None
         with scenario_keys(key, outer, component=comp, rename=rename):
             net.projection(q["pre"], q["post"], q["channel"], connectivity, weight=q["weight"],
                            delay=q["delay"], stp=q["stp"], name=name, **kw)
@@ -723,19 +713,6 @@ def build(network, *, dt: float, seed: int = 0, backend: str = "numba", fastmath
                             array=None if i["values"] is None else np.asarray(i["values"], dtype=float),
                             array_dt=i["values_dt"], name=name)
     return net
-
-
-def _plasticity_kwargs(plasticity, engine_takes_plasticity: bool, key: str) -> dict:
-    """``plasticity=`` as written; for an engine that still takes only ``stdp=``, the ``stdp``
-    rule's parameters there (transition until :meth:`Network.projection` takes ``plasticity``)."""
-    if engine_takes_plasticity:
-        return {"plasticity": plasticity if isinstance(plasticity, str) else dict(plasticity)}
-    rule = plasticity if isinstance(plasticity, str) else plasticity["rule"]
-    if rule != "stdp":
-        raise ScenarioError(f"{key}.plasticity" + ("" if isinstance(plasticity, str) else ".rule"),
-                            f"expected a registered synapse rule: stdp; got {rule!r}")
-    params = {} if isinstance(plasticity, str) else {k: v for k, v in plasticity.items() if k != "rule"}
-    return {"stdp": params}
 
 
 def check(network, *, dt: float, seed: int = 0, backend: str = "numba", fastmath: bool = False,

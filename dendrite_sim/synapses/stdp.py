@@ -30,18 +30,12 @@ postsynaptic neurons that spiked (reading pre traces r₁ and their own o₂, no
 therefore do not interact (Δt = 0 contributes nothing), whichever of the two the engine
 processes first.
 
-Kernels for the engine (Numba ``njit(kernel)``, scalars; or numpy arrays):
-
-* elementwise: :func:`trace_decay`, :func:`trace_spike`, :func:`stdp_depress`,
-  :func:`stdp_potentiate`, :func:`clip_weight`;
-* one presynaptic row of a CSR (``indptr, indices, w``): :func:`stdp_on_pre`;
-* one postsynaptic column via a CSC view (``col_ptr, col_syn`` → synapse ids, ``syn_pre``):
-  :func:`stdp_on_post`;
-* numpy backend, all neurons that spiked this step at once: :func:`stdp_on_pre_many`,
-  :func:`stdp_on_post_many` (the same elementwise updates, gathered by :func:`csr_gather`).
-
-All kernels are registered with ``numba.extending.register_jitable``, so compiled code may call
-them directly as well.
+In the engine the rule is :class:`TripletSTDP`, a synapse rule (:mod:`.plasticity`) registered
+as ``"stdp"``: ``projection(..., plasticity={"rule": "stdp", "preset": "visual_all_to_all",
+...})`` in Python, ``plasticity = {rule = "stdp", preset = "pair"}`` in TOML. Its hooks are the
+elementwise kernels below (:func:`stdp_depress` on a presynaptic spike, :func:`stdp_potentiate`
+on a postsynaptic one, :func:`trace_spike` for the trace updates); the engine owns the loops
+and the exact per-step trace decay.
 
 References for tests: :func:`stdp_weight_change` (plain-Python event-driven simulation of one
 synapse), :func:`pair_weight_change` and :func:`pairing_protocol_weight_change` (closed forms for
@@ -56,9 +50,11 @@ from typing import NamedTuple
 import numpy as np
 from numba.extending import register_jitable
 
+from dendrite_sim.core.elementwise import select
 from dendrite_sim.core.errors import ScenarioError
+from dendrite_sim.core.registry import register
 from dendrite_sim.core.schema import check_name, number_or_time
-from dendrite_sim.neurons.base import select
+from dendrite_sim.synapses.plasticity import SynapseRule
 
 
 class STDPParams(NamedTuple):
@@ -144,58 +140,6 @@ def stdp_potentiate(w, r1_pre, o2_post, p):
     return clip_weight(w + r1_pre * (p.A2_plus + p.A3_plus * o2_post), p.w_min, p.w_max)
 
 
-# --------------------------------------------------------------------------- row / column kernels
-
-
-@register_jitable
-def stdp_on_pre(pre, indptr, indices, w, o1, r2, p):
-    """Depress, in place, the synapses of presynaptic neuron ``pre`` (CSR row).
-
-    ``indptr, indices``: CSR by presynaptic neuron (``indices[k]`` = postsynaptic neuron of
-    synapse k); ``o1``: post traces (per post neuron); ``r2``: pre traces, not yet incremented.
-    """
-    r2_pre = r2[pre]
-    for k in range(indptr[pre], indptr[pre + 1]):
-        w[k] = stdp_depress(w[k], o1[indices[k]], r2_pre, p)
-
-
-@register_jitable
-def stdp_on_post(post, col_ptr, col_syn, syn_pre, w, r1, o2, p):
-    """Potentiate, in place, the synapses into postsynaptic neuron ``post`` (CSC view).
-
-    ``col_syn[col_ptr[post]:col_ptr[post + 1]]`` are the synapse ids (positions in ``w``) of the
-    column; ``syn_pre[k]`` is the presynaptic neuron of synapse k; ``r1``: pre traces (per pre
-    neuron); ``o2``: post traces, not yet incremented.
-    """
-    o2_post = o2[post]
-    for j in range(col_ptr[post], col_ptr[post + 1]):
-        k = col_syn[j]
-        w[k] = stdp_potentiate(w[k], r1[syn_pre[k]], o2_post, p)
-
-
-def csr_gather(ptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Positions ``ptr[r] … ptr[r + 1] − 1`` of all ``rows`` (vectorised) and the row of each."""
-    rows = np.asarray(rows, dtype=np.int64)
-    starts = ptr[rows]
-    counts = ptr[rows + 1] - starts
-    owner = np.repeat(rows, counts)
-    offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
-    return np.repeat(starts, counts) + offsets, owner
-
-
-def stdp_on_pre_many(pres, indptr, indices, w, o1, r2, p) -> None:
-    """numpy backend: :func:`stdp_on_pre` for all (distinct) presynaptic neurons ``pres`` at once."""
-    ks, owner = csr_gather(indptr, pres)
-    w[ks] = stdp_depress(w[ks], o1[indices[ks]], r2[owner], p)
-
-
-def stdp_on_post_many(posts, col_ptr, col_syn, syn_pre, w, r1, o2, p) -> None:
-    """numpy backend: :func:`stdp_on_post` for all (distinct) postsynaptic neurons ``posts``."""
-    js, owner = csr_gather(col_ptr, posts)
-    ks = col_syn[js]
-    w[ks] = stdp_potentiate(w[ks], r1[syn_pre[ks]], o2[owner], p)
-
-
 # --------------------------------------------------------------------------- parameters
 
 
@@ -235,6 +179,52 @@ def preset(name: str, key: str = "stdp", **overrides) -> STDPParams:
     ``visual_nearest``, ``visual_nearest_minimal``, ``pair``) with ``overrides`` applied."""
     check_name(name, PRESETS, f"{key}.preset", "STDP preset")
     return make_params(PRESETS[name], key=key, **overrides)
+
+
+# --------------------------------------------------------------------------- the synapse rule
+
+
+@register("rule", "stdp")
+class TripletSTDP(SynapseRule):
+    """Triplet / pair spike-timing-dependent plasticity (Pfister & Gerstner 2006), in the loop."""
+
+    Params = STDPParams
+    presets = PRESETS
+    units = {name: "ms" for name in _TIME_FIELDS}
+    pre_traces = {"r1": "tau_plus", "r2": "tau_x"}
+    post_traces = {"o1": "tau_minus", "o2": "tau_y"}
+
+    @staticmethod
+    def on_pre(w, o1, r2, p):
+        return stdp_depress(w, o1, r2, p)
+
+    @staticmethod
+    def on_post(w, r1, o2, p):
+        return stdp_potentiate(w, r1, o2, p)
+
+    @staticmethod
+    def pre_spike(r1, r2, p):
+        return trace_spike(r1, p.nearest), trace_spike(r2, p.nearest)
+
+    @staticmethod
+    def post_spike(o1, o2, p):
+        return trace_spike(o1, p.nearest), trace_spike(o2, p.nearest)
+
+    @classmethod
+    def make_params(cls, table=None, key: str = "plasticity"):
+        if isinstance(table, STDPParams):
+            return make_params(table, key=key)
+        table = dict(table or {})
+        if "preset" in table:
+            return preset(table.pop("preset"), key=key, **table)
+        return make_params(key=key, **table)
+
+    @classmethod
+    def validate_weights(cls, params, weights, key):
+        w = weights
+        if w.size and (w.min() < params.w_min or w.max() > params.w_max):
+            raise ScenarioError(f"{key}.w_max", f"expected initial weights within the STDP bounds "
+                                f"[{params.w_min:g}, {params.w_max:g}], got [{w.min():g}, {w.max():g}]")
 
 
 # --------------------------------------------------------------------------- references

@@ -1,8 +1,9 @@
-"""Reference backend: the step of :mod:`dendrite_sim.engine.network`, one Python iteration per
-time step, vectorised over neurons, calling the same model ``step`` and the same kernels.
+"""Reference backend: the phases of :mod:`dendrite_sim.engine.schedule`, one method per phase,
+one Python iteration per time step, vectorised over neurons and synapses, calling the same model
+``step``, STP kernels and synapse-rule hooks as the compiled loop.
 
-It is written to be read next to the module docstring of :mod:`.network` (steps 1–7); the
-numba backend must give the same spikes, and the tests check that it does.
+It is written to be read next to the schedule's docstring; the numba backend must give the same
+results bit for bit, and the tests check that it does.
 
 One numerical detail: NumPy evaluates ``exp``, ``log``, ``power``, trigonometric functions...
 on arrays with its own SIMD code, which differs from the C library (what compiled Numba code
@@ -19,8 +20,11 @@ import numpy as np
 
 from dendrite_sim.engine import bursts as B
 from dendrite_sim.engine import random as R
-from dendrite_sim.synapses import stdp as stdpmod
+from dendrite_sim.engine.backends.base import Backend
+from dendrite_sim.engine.graph import NeuronPopulation, PoissonSource, SpikeSource
+from dendrite_sim.engine.schedule import PHASE_NAMES
 from dendrite_sim.synapses import stp as stpmod
+from dendrite_sim.synapses.plasticity import csr_gather
 
 # ----------------------------------------------------------------------------- libm shim
 _UNARY = ("exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sin", "cos", "tan", "arcsin",
@@ -97,11 +101,14 @@ def plain(a) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- backend
-class NumpyBackend:
+class NumpyBackend(Backend):
     """Executes steps of a :class:`~dendrite_sim.engine.network.Network` in Python."""
 
+    phase_prefix = "phase_"
+
     def __init__(self, net):
-        self.net = net
+        super().__init__(net)
+        self._phases = [getattr(self, self.phase_prefix + name) for name in PHASE_NAMES]
 
     def run_steps(self, step0: int, n_steps: int) -> int:
         net = self.net
@@ -111,77 +118,95 @@ class NumpyBackend:
             self.step(step0 + s)
         return n_steps
 
-    # ------------------------------------------------------------------ one step
     def step(self, n: int) -> None:
-        net = self.net
-        pops = list(net.pops.values())
-        # 1. arrivals: delay rings, then Poisson inputs
-        for pop in pops:
+        """One time step: every phase of the schedule, in order."""
+        for phase in self._phases:
+            phase(n)
+
+    def _neuron_pops(self):
+        return [p for p in self.net.pops.values() if isinstance(p, NeuronPopulation)]
+
+    # ------------------------------------------------------------------ phases
+    def phase_arrivals(self, n: int) -> None:
+        for pop in self._neuron_pops():
             for ch, ring in pop.rings.items():
                 slot = n % ring.shape[0]
                 pop.channels[ch] += ring[slot]
                 ring[slot] = 0.0
-        for inp in net.poisson_inputs:
+
+    def phase_poisson(self, n: int) -> None:
+        for inp in self.net.poisson_inputs:
             counts = R.poisson_count_np(R.uniforms_np(inp.key, n, inp.pop.n), inp.cdf)
             hit = counts > 0                  # as compiled: channels change only where k > 0
             inp.pop.channels[inp.channel][hit] += inp.weight * counts[hit]
-        # 2. drives: bias + arrays
-        for pop in pops:
+
+    def phase_drives(self, n: int) -> None:
+        for pop in self._neuron_pops():
             for comp, drive in pop.drives.items():
                 drive[:] = pop.bias[comp]
-        for ai in net.array_inputs:
+        for ai in self.net.array_inputs:
             k = n // ai.ratio
             if k < ai.values.shape[0]:
                 ai.pop.drives[ai.compartment] += ai.values[k]
-        # 3. state monitors (values at time t = n·dt)
-        for m in net.state_monitors:
+
+    def phase_record(self, n: int) -> None:
+        for m in self.net.state_monitors:
             if n % m.every == 0:
                 c = int(m.buf_n[0])
                 for var in m.variables:
                     m.buf[var][c] = plain(m.pop.variable(var))[m.idx]
                 m.buf_n[0] = c + 1
-        # 4. neuron updates and spike sources
-        for pop in pops:
-            idx = self._update(pop, n)
+
+    def phase_update(self, n: int) -> None:
+        for pop in self.net.pops.values():
+            idx = _UPDATE[type(pop)](self, pop, n)
             pop.n_spiked[0] = idx.size
             pop.spike_idx[: idx.size] = idx
-        # 5. channel decay
-        for pop in pops:
+
+    def phase_decay(self, n: int) -> None:
+        for pop in self._neuron_pops():
             for ch, g in pop.channels.items():
                 g *= pop.decay[ch]
-        # 6. bookkeeping and spike monitors
-        for pop in pops:
-            self._bookkeeping(pop, n)
-        # 7. propagation
-        for proj in net.projections:
-            self._propagate(proj, n)
-        # 8. spike-timing-dependent plasticity
-        for proj in net.projections:
-            if proj.stdp is not None:
-                self._stdp(proj)
 
-    def _update(self, pop, n: int) -> np.ndarray:
-        if pop.kind == "model":
-            model = pop.model
-            args = [libm(pop.state[v]) for v in model.state_vars]
-            args += [libm(pop.channels[c]) for c in model.channels]
-            args += [libm(pop.drives[c]) for c in model.compartments]
-            if getattr(model, "needs_uniform", False):
-                args.append(libm(R.uniforms_np(pop.uniform_key, n, pop.n)))
-            out = model.step(*args, libm_params(pop.params), libm(self.net.dt))
-            for var, value in zip(model.state_vars, out[:-1]):
-                pop.state[var][:] = plain(value)
-            pop.spiked[:] = plain(out[-1])
-            return np.flatnonzero(pop.spiked)
-        if pop.kind == "poisson":
-            return np.flatnonzero(R.uniforms_np(pop.gen_key, n, pop.n) < pop.spike_prob)
-        # spike generator: skip past spikes, emit this step's
+    def phase_bookkeeping(self, n: int) -> None:
+        for pop in self.net.pops.values():
+            self._bookkeeping(pop, n)
+
+    def phase_propagate(self, n: int) -> None:
+        for proj in self.net.projections:
+            self._propagate(proj, n)
+
+    def phase_plasticity(self, n: int) -> None:
+        for proj in self.net.projections:
+            if proj.plasticity is not None:
+                self._plasticity(proj)
+
+    # ------------------------------------------------------------------ update, per kind
+    def _update_neurons(self, pop, n: int) -> np.ndarray:
+        model = pop.model
+        args = [libm(pop.state[v]) for v in model.state_vars]
+        args += [libm(pop.channels[c]) for c in model.channels]
+        args += [libm(pop.drives[c]) for c in model.compartments]
+        if getattr(model, "needs_uniform", False):
+            args.append(libm(R.uniforms_np(pop.uniform_key, n, pop.n)))
+        out = model.step(*args, libm_params(pop.params), libm(self.net.dt))
+        for var, value in zip(model.state_vars, out[:-1]):
+            pop.state[var][:] = plain(value)
+        pop.spiked[:] = plain(out[-1])
+        return np.flatnonzero(pop.spiked)
+
+    def _update_poisson(self, pop, n: int) -> np.ndarray:
+        return np.flatnonzero(R.uniforms_np(pop.gen_key, n, pop.n) < pop.spike_prob)
+
+    def _update_spikes(self, pop, n: int) -> np.ndarray:
+        """Spike generator: skip past spikes, emit this step's."""
         steps, ptr = pop.sched_steps, int(pop.sched_ptr[0])
         ptr += int(np.searchsorted(steps[ptr:], n, side="left"))
         end = ptr + int(np.searchsorted(steps[ptr:], n, side="right"))
         pop.sched_ptr[0] = end
         return pop.sched_idx[ptr:end]
 
+    # ------------------------------------------------------------------ helpers
     def _bookkeeping(self, pop, n: int) -> None:
         k = int(pop.n_spiked[0])
         idx = pop.spike_idx[:k]
@@ -246,21 +271,69 @@ class NumpyBackend:
         slots = (n + conn.delays[syn].astype(np.int64)) % ring.shape[0]
         np.add.at(ring, (slots, conn.indices[syn]), values)   # sequential, in this order
 
-
-    @staticmethod
-    def _stdp(proj) -> None:
-        p, f = proj.stdp, proj.stdp_decay
-        proj.stdp_r1 *= f[0]
-        proj.stdp_r2 *= f[1]
-        proj.stdp_o1 *= f[2]
-        proj.stdp_o2 *= f[3]
+    def _plasticity(self, proj) -> None:
+        """Phase 9 for one projection: decay, on_pre rows, on_post columns, per_step, traces."""
+        ps, rule, conn = proj.plasticity, proj.plasticity.rule, proj.conn
+        for traces, decay in ((ps.pre_traces, ps.pre_decay), (ps.post_traces, ps.post_decay)):
+            for name, trace in traces.items():
+                trace *= decay[name]
         pres = proj.pre.spike_idx[: int(proj.pre.n_spiked[0])]
         posts = proj.post.spike_idx[: int(proj.post.n_spiked[0])]
-        conn = proj.conn
-        stdpmod.stdp_on_pre_many(pres, conn.indptr, conn.indices, conn.weights, proj.stdp_o1, proj.stdp_r2, p)
-        stdpmod.stdp_on_post_many(posts, *proj.stdp_csc, conn.weights, proj.stdp_r1, proj.stdp_o2, p)
-        for trace, idx in ((proj.stdp_r1, pres), (proj.stdp_r2, pres), (proj.stdp_o1, posts), (proj.stdp_o2, posts)):
-            trace[idx] = stdpmod.trace_spike(trace[idx], p.nearest)
+        if rule.on_pre is not None and pres.size:
+            ks, owner = csr_gather(conn.indptr, pres)
+            self._call_synapse_hook(proj, "on_pre", ks, owner, conn.indices[ks])
+        if rule.on_post is not None and posts.size:
+            col_ptr, col_syn, _ = ps.csc
+            js, owner = csr_gather(col_ptr, posts)
+            ks = col_syn[js]
+            self._call_synapse_hook(proj, "on_post", ks, ps.syn_pre[ks], owner)
+        if rule.per_step is not None and conn.nnz:
+            self._call_synapse_hook(proj, "per_step", slice(None), ps.syn_pre, conn.indices)
+        for hook, traces, idx in (("pre_spike", ps.pre_traces, pres), ("post_spike", ps.post_traces, posts)):
+            fn = getattr(rule, hook)
+            names = rule.hook_writes(hook) if fn is not None else tuple(traces)
+            if not idx.size or not names:
+                continue
+            if fn is None:
+                for name in names:
+                    traces[name][idx] += 1.0
+                continue
+            args = [libm(traces[a][idx]) if a in traces else libm_params(ps.params)
+                    for a in rule.hook_args(hook)]
+            out = fn(*args)
+            out = out if isinstance(out, tuple) else (out,)
+            for name, value in zip(names, out):
+                traces[name][idx] = plain(value)
+
+    def _call_synapse_hook(self, proj, hook: str, ks, pre_of, post_of) -> None:
+        """Call ``hook`` on synapses ``ks`` (presynaptic neurons ``pre_of``, postsynaptic
+        ``post_of``), arguments gathered by name, results scattered back."""
+        ps, rule = proj.plasticity, proj.plasticity.rule
+        args = []
+        for a in rule.hook_args(hook):
+            if a == "w":
+                args.append(libm(proj.conn.weights[ks]))
+            elif a in ps.synapse_vars:
+                args.append(libm(ps.synapse_vars[a][ks]))
+            elif a in ps.pre_traces:
+                args.append(libm(ps.pre_traces[a][pre_of]))
+            elif a in ps.post_traces:
+                args.append(libm(ps.post_traces[a][post_of]))
+            elif a == "p":
+                args.append(libm_params(ps.params))
+            elif a == "dt":
+                args.append(libm(self.net.dt))
+            else:
+                args.append(libm(plain(proj.post.variable(a))[post_of]))
+        out = getattr(rule, hook)(*args)
+        out = out if isinstance(out, tuple) else (out,)
+        for name, value in zip(rule.hook_writes(hook), out):
+            target = proj.conn.weights if name == "w" else ps.synapse_vars[name]
+            target[ks] = plain(value)
+
+
+_UPDATE = {NeuronPopulation: NumpyBackend._update_neurons, PoissonSource: NumpyBackend._update_poisson,
+           SpikeSource: NumpyBackend._update_spikes}
 
 
 def _append(rec, n: int, idx: np.ndarray) -> None:

@@ -1,0 +1,623 @@
+"""Fast backend: the whole run loop of a network compiled by Numba (no Python work per step).
+
+:func:`generate` writes the source of one function ``run_loop(step0, n_steps, dt, *args)`` that
+executes ``n_steps`` time steps: for each step, the code of every phase of
+:mod:`dendrite_sim.engine.schedule` in order, written by that phase's emitter
+(``NumbaBackend.emit_<phase>``). Models' ``step`` functions and synapse-rule hooks are
+``njit(inline='always')``-ed into the loop, so the loop calls the same definitions as the numpy
+reference. The loop returns the number of steps done; it stops early only when a spike monitor
+needs a larger buffer.
+
+Arguments have readable names — ``<population>__<variable>`` (``pyr__v_soma``,
+``pyr__ring_soma_exc``), ``<projection>__<array>`` (``ee__w``, ``ee__indptr``, ``ee__pre_r1``),
+``<input>__<array>`` — so the generated file in the cache can be read on its own. The source
+depends on the network's *structure* and names (which populations of which model, which
+projections with STP or a synapse rule, which inputs and monitors); sizes, parameters, weights
+and state are arguments. The source (with a hash of every file it depends on, so that editing
+a model, a rule or a kernel makes a new kernel) is written to ``<cache>/dsim_<hash>.py`` and
+imported from there, so Numba's on-disk cache (``cache=True``) works across processes. The
+cache folder is ``$DENDRITE_SIM_CACHE`` or ``~/.cache/dendrite_sim/kernels``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import os
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from dendrite_sim.engine.backends.base import Backend
+from dendrite_sim.engine.graph import NeuronPopulation, PoissonSource, SpikeSource
+from dendrite_sim.engine.schedule import PHASES
+
+VERSION = "4"
+_LOADED: dict[str, Callable] = {}
+_KERNEL_MODULES = ("dendrite_sim.engine.random", "dendrite_sim.engine.bursts", "dendrite_sim.synapses.stp",
+                   "dendrite_sim.synapses.plasticity", "dendrite_sim.neurons.base", "dendrite_sim.engine.schedule",
+                   "dendrite_sim.engine.graph")
+
+
+@dataclass
+class Kernel:
+    source: str
+    arg_names: list[str]
+    getters: list[Callable]
+    key: str = ""
+    fn: Callable | None = None
+
+
+@dataclass
+class _Emitter:
+    lines: list[str] = field(default_factory=list)
+    header: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    getters: list[Callable] = field(default_factory=list)
+    deps: set = field(default_factory=set)
+    labels: dict = field(default_factory=dict)      # id(object) → identifier prefix
+    fastmath: bool = False
+
+    def arg(self, name: str, getter: Callable) -> str:
+        """Declare an argument of the loop (once per name) and return its name."""
+        if name in self.names:
+            return name
+        self.names.append(name)
+        self.getters.append(getter)
+        return name
+
+    def emit(self, indent: int, text: str) -> None:
+        self.lines.append("    " * indent + text)
+
+    def label(self, obj, name: str) -> str:
+        """A unique identifier prefix for ``obj`` made from its user-given ``name``."""
+        if id(obj) not in self.labels:
+            base = re.sub(r"\W", "_", name) or "x"
+            if base[0].isdigit():
+                base = "_" + base
+            base = base.replace("__", "_")
+            label, k = base, 1
+            while label in self.labels.values():
+                label, k = f"{base}_{k}", k + 1
+            self.labels[id(obj)] = label
+        return self.labels[id(obj)]
+
+
+def cache_dir() -> Path:
+    """Folder of generated kernels (created on demand)."""
+    env = os.environ.get("DENDRITE_SIM_CACHE")
+    candidates = [Path(env)] if env else [Path.home() / ".cache" / "dendrite_sim" / "kernels",
+                                          Path(tempfile.gettempdir()) / "dendrite_sim_kernels"]
+    for d in candidates:
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            if os.access(d, os.W_OK):
+                return d
+        except OSError:
+            continue
+    raise RuntimeError("no writable folder for generated kernels; set DENDRITE_SIM_CACHE")
+
+
+def _file_hash(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def _mod(name):
+    return sys.modules.get(name) or importlib.import_module(name)
+
+
+# ----------------------------------------------------------------------------- the backend
+class NumbaBackend(Backend):
+    """Generates, compiles (or loads) and calls the fused loop of ``net``'s structure."""
+
+    phase_prefix = "emit_"
+
+    def __init__(self, net):
+        super().__init__(net)
+        t0 = time.perf_counter()
+        self.kernel = generate(net)
+        self.fn = load(self.kernel)
+        net.timings["codegen_s"] = time.perf_counter() - t0
+        self._first = True
+
+    def run_steps(self, step0: int, n_steps: int) -> int:
+        args = [g() for g in self.kernel.getters]
+        if self._first:
+            t0 = time.perf_counter()
+            done = self.fn(step0, n_steps, self.net.dt, *args)
+            self.net.timings["first_call_s"] = time.perf_counter() - t0
+            self._first = False
+            return done
+        return self.fn(step0, n_steps, self.net.dt, *args)
+
+    # ------------------------------------------------------------------ names
+    @staticmethod
+    def pop_args(e: _Emitter, pop) -> str:
+        """Declare the arrays every population has; return its identifier prefix."""
+        P = e.label(pop, pop.name)
+        e.arg(f"{P}__n", lambda pop=pop: pop.n)
+        e.arg(f"{P}__spike_idx", lambda pop=pop: pop.spike_idx)
+        e.arg(f"{P}__n_spiked", lambda pop=pop: pop.n_spiked)
+        e.arg(f"{P}__spike_count", lambda pop=pop: pop.spike_count)
+        if pop.track_bursts:
+            for nm in ("last_step", "n_in_event", "spike_rate", "event_rate", "burst_rate", "event_count",
+                       "burst_count", "burst_window", "rate_decay", "rate_inc"):
+                e.arg(f"{P}__{nm}", lambda pop=pop, nm=nm: getattr(pop, nm))
+        if isinstance(pop, NeuronPopulation):
+            model = pop.model
+            e.deps.add(inspect.getfile(model))
+            top = model.__qualname__.split(".")[0]
+            attr = ".".join(model.__qualname__.split(".")[1:] + ["step"])
+            fm = "True" if e_fastmath(e) else "False"
+            line = f"{P}__model_step = njit(error_model='numpy', fastmath={fm}, inline='always')({P}__model.{attr})"
+            if line not in e.header:
+                e.header.append(f"from {model.__module__} import {top} as {P}__model")
+                e.header.append(line)
+            e.arg(f"{P}__params", lambda pop=pop: pop.params)
+            e.arg(f"{P}__spiked", lambda pop=pop: pop.spiked)
+            for v in model.state_vars:
+                e.arg(f"{P}__{v}", lambda pop=pop, v=v: pop.state[v])
+            for ch in model.channels:
+                e.arg(f"{P}__{ch}", lambda pop=pop, ch=ch: pop.channels[ch])
+                e.arg(f"{P}__decay_{ch}", lambda pop=pop, ch=ch: pop.decay[ch])
+                if ch in pop.rings:
+                    e.arg(f"{P}__ring_{ch}", lambda pop=pop, ch=ch: pop.rings[ch])
+            for comp in model.compartments:
+                e.arg(f"{P}__bias_{comp}", lambda pop=pop, comp=comp: pop.bias[comp])
+                e.arg(f"{P}__I_{comp}", lambda pop=pop, comp=comp: pop.drives[comp])
+            if getattr(model, "needs_uniform", False):
+                e.arg(f"{P}__uniform_key", lambda pop=pop: pop.uniform_key)
+        elif isinstance(pop, PoissonSource):
+            e.arg(f"{P}__gen_key", lambda pop=pop: pop.gen_key)
+            e.arg(f"{P}__spike_prob", lambda pop=pop: pop.spike_prob)
+        elif isinstance(pop, SpikeSource):
+            e.arg(f"{P}__sched_steps", lambda pop=pop: pop.sched_steps)
+            e.arg(f"{P}__sched_idx", lambda pop=pop: pop.sched_idx)
+            e.arg(f"{P}__sched_ptr", lambda pop=pop: pop.sched_ptr)
+        return P
+
+    @staticmethod
+    def var_expr(e: _Emitter, pop, var: str, i: str = "i") -> str:
+        """The expression of population variable ``var`` of neuron ``i`` in the loop."""
+        P = e.label(pop, pop.name)
+        if isinstance(pop, NeuronPopulation):
+            model = pop.model
+            if var in model.state_vars or var in model.channels:
+                return f"{P}__{var}[{i}]"
+            if var.startswith("I_") and var[2:] in model.compartments:
+                return f"{P}__{var}[{i}]"
+        if var == "burst_prob":
+            return f"B.burst_probability({P}__burst_rate[{i}], {P}__event_rate[{i}])"
+        return f"{P}__{var}[{i}]"
+
+    # ------------------------------------------------------------------ preamble
+    @staticmethod
+    def emit_monitor_capacity(e: _Emitter, net) -> None:
+        """Before each step: return to Python when a spike monitor could overflow."""
+        for m_i, m in enumerate(net.spike_monitors):
+            P = e.label(m.pop, m.pop.name)
+            M = f"sm{m_i}_{P}"
+            e.arg(f"{M}__on", lambda m=m: m.on)
+            bufs = [("spikes", True), ("events", m.record_events), ("bursts", m.record_bursts)]
+            for tag, used in bufs:
+                if used:
+                    e.arg(f"{M}__{tag}_step", lambda m=m, tag=tag: getattr(m, tag).steps)
+                    e.arg(f"{M}__{tag}_idx", lambda m=m, tag=tag: getattr(m, tag).idx)
+                    e.arg(f"{M}__{tag}_n", lambda m=m, tag=tag: getattr(m, tag).n)
+            e.arg(f"{M}__mask", lambda m=m: m.mask)
+            conds = " or ".join(f"{M}__{tag}_step.size - {M}__{tag}_n[0] < {P}__n" for tag, used in bufs if used)
+            e.emit(2, f"if {M}__on[0] and ({conds}):")
+            e.emit(3, "return s")
+
+    # ------------------------------------------------------------------ phases
+    @staticmethod
+    def emit_arrivals(e: _Emitter, net) -> None:
+        for pop in net.pops.values():
+            if not isinstance(pop, NeuronPopulation):
+                continue
+            P = e.label(pop, pop.name)
+            for ch in pop.channels:
+                if ch in pop.rings:
+                    e.emit(2, f"slot = step % {P}__ring_{ch}.shape[0]")
+                    e.emit(2, f"for i in range({P}__n):")
+                    e.emit(3, f"{P}__{ch}[i] += {P}__ring_{ch}[slot, i]")
+                    e.emit(3, f"{P}__ring_{ch}[slot, i] = 0.0")
+
+    @staticmethod
+    def emit_poisson(e: _Emitter, net) -> None:
+        for inp in net.poisson_inputs:
+            P = e.label(inp.pop, inp.pop.name)
+            I = e.label(inp, inp.name)
+            e.arg(f"{I}__key", lambda inp=inp: inp.key)
+            e.arg(f"{I}__weight", lambda inp=inp: inp.weight)
+            e.arg(f"{I}__cdf", lambda inp=inp: inp.cdf)
+            e.arg(f"{I}__zero", lambda inp=inp: inp.zero_threshold)
+            e.arg(f"{P}__hash", lambda pop=inp.pop: pop.scratch_u64)
+            # hashes in a pure integer loop (vectorises); counts only where the hash passes T0
+            e.emit(2, f"key = R.step_key({I}__key, step)")
+            e.emit(2, f"for i in range({P}__n):")
+            e.emit(3, f"{P}__hash[i] = R.hash_at(key, i)")
+            e.emit(2, f"for i in range({P}__n):")
+            e.emit(3, f"if {P}__hash[i] >= {I}__zero:")
+            e.emit(4, f"{P}__{inp.channel}[i] += {I}__weight * R.poisson_count(R.to_unit({P}__hash[i]), {I}__cdf)")
+
+    @staticmethod
+    def emit_drives(e: _Emitter, net) -> None:
+        for pop in net.pops.values():
+            if not isinstance(pop, NeuronPopulation):
+                continue
+            P = e.label(pop, pop.name)
+            for comp in pop.model.compartments:
+                terms = []
+                for ai in net.array_inputs:
+                    if ai.pop is not pop or ai.compartment != comp:
+                        continue
+                    A = e.label(ai, ai.name)
+                    e.arg(f"{A}__values", lambda ai=ai: ai.values)
+                    e.arg(f"{A}__ratio", lambda ai=ai: ai.ratio)
+                    e.emit(2, f"{A}__row = step // {A}__ratio")
+                    e.emit(2, f"{A}__on = {A}__row < {A}__values.shape[0]")
+                    terms.append((A, ai.per_neuron))
+                e.emit(2, f"for i in range({P}__n):")
+                e.emit(3, f"x = {P}__bias_{comp}[i]")
+                for A, per_neuron in terms:
+                    e.emit(3, f"if {A}__on:")
+                    e.emit(4, f"x += {A}__values[{A}__row, i]" if per_neuron else f"x += {A}__values[{A}__row]")
+                e.emit(3, f"{P}__I_{comp}[i] = x")
+
+    @staticmethod
+    def emit_record(e: _Emitter, net) -> None:
+        for q, m in enumerate(net.state_monitors):
+            P = e.label(m.pop, m.pop.name)
+            M = f"st{q}_{P}"
+            e.arg(f"{M}__every", lambda m=m: m.every)
+            e.arg(f"{M}__idx", lambda m=m: m.idx)
+            e.arg(f"{M}__n", lambda m=m: m.buf_n)
+            e.emit(2, f"if step % {M}__every == 0:")
+            e.emit(3, f"c = {M}__n[0]")
+            e.emit(3, f"for q in range({M}__idx.size):")
+            e.emit(4, f"i = {M}__idx[q]")
+            for var in m.variables:
+                e.arg(f"{M}__{var}", lambda m=m, var=var: m.buf[var])
+                e.emit(4, f"{M}__{var}[c, q] = {NumbaBackend.var_expr(e, m.pop, var)}")
+            e.emit(3, f"{M}__n[0] = c + 1")
+
+    @staticmethod
+    def emit_update(e: _Emitter, net) -> None:
+        for pop in net.pops.values():
+            P = e.label(pop, pop.name)
+            _UPDATE[type(pop)](e, pop, P)
+            e.emit(2, f"{P}__n_spiked[0] = nsp")
+
+    @staticmethod
+    def _update_neurons(e: _Emitter, pop, P: str) -> None:
+        model = pop.model
+        args = [f"{P}__{v}[i]" for v in model.state_vars]
+        args += [f"{P}__{ch}[i]" for ch in model.channels]
+        args += [f"{P}__I_{comp}[i]" for comp in model.compartments]
+        if getattr(model, "needs_uniform", False):
+            e.emit(2, f"ukey = R.step_key({P}__uniform_key, step)")
+            args.append("R.uniform(ukey, i)")
+        outs = [f"o{k}" for k in range(len(model.state_vars))] + ["spk"]
+        e.emit(2, f"for i in range({P}__n):")
+        e.emit(3, f"{', '.join(outs)} = {P}__model_step({', '.join(args)}, {P}__params, dt)")
+        for k, v in enumerate(model.state_vars):
+            e.emit(3, f"{P}__{v}[i] = o{k}")
+        e.emit(3, f"{P}__spiked[i] = spk")
+        # spikes collected in a second pass: a store inside the update loop slows it ~2×
+        e.emit(2, "nsp = 0")
+        e.emit(2, f"for i in range({P}__n):")
+        e.emit(3, f"if {P}__spiked[i]:")
+        e.emit(4, f"{P}__spike_idx[nsp] = i")
+        e.emit(4, "nsp += 1")
+
+    @staticmethod
+    def _update_poisson(e: _Emitter, pop, P: str) -> None:
+        e.emit(2, f"gkey = R.step_key({P}__gen_key, step)")
+        e.emit(2, "nsp = 0")
+        e.emit(2, f"for i in range({P}__n):")
+        e.emit(3, f"if R.uniform(gkey, i) < {P}__spike_prob[i]:")
+        e.emit(4, f"{P}__spike_idx[nsp] = i")
+        e.emit(4, "nsp += 1")
+
+    @staticmethod
+    def _update_spikes(e: _Emitter, pop, P: str) -> None:
+        e.emit(2, f"ptr = {P}__sched_ptr[0]")
+        e.emit(2, "nsp = 0")
+        e.emit(2, f"while ptr < {P}__sched_steps.size and {P}__sched_steps[ptr] < step:")
+        e.emit(3, "ptr += 1")
+        e.emit(2, f"while ptr < {P}__sched_steps.size and {P}__sched_steps[ptr] == step:")
+        e.emit(3, f"{P}__spike_idx[nsp] = {P}__sched_idx[ptr]")
+        e.emit(3, "nsp += 1")
+        e.emit(3, "ptr += 1")
+        e.emit(2, f"{P}__sched_ptr[0] = ptr")
+
+    @staticmethod
+    def emit_decay(e: _Emitter, net) -> None:
+        # fused into the update loop of each population (one pass over the neurons): the
+        # decay follows the model step of the same neuron, which reads the channel first
+        for pop in net.pops.values():
+            if not isinstance(pop, NeuronPopulation) or not pop.channels:
+                continue
+            P = e.label(pop, pop.name)
+            at = e.lines.index("    " * 3 + f"{P}__spiked[i] = spk")
+            for k, ch in enumerate(pop.channels):
+                e.lines.insert(at + 1 + k, "    " * 3 + f"{P}__{ch}[i] *= {P}__decay_{ch}")
+
+    @staticmethod
+    def emit_bookkeeping(e: _Emitter, net) -> None:
+        for pop in net.pops.values():
+            P = e.label(pop, pop.name)
+            mons = [(m_i, m) for m_i, m in enumerate(net.spike_monitors) if m.pop is pop]
+            if pop.track_bursts:
+                for nm in ("spike_rate", "event_rate", "burst_rate"):     # one loop per array: vectorises
+                    e.emit(2, f"for i in range({P}__n):")
+                    e.emit(3, f"{P}__{nm}[i] *= {P}__rate_decay")
+            e.emit(2, f"for q in range({P}__n_spiked[0]):")
+            e.emit(3, f"i = {P}__spike_idx[q]")
+            e.emit(3, f"{P}__spike_count[i] += 1")
+            if pop.track_bursts:
+                e.emit(3, f"ev, bu, nn = B.classify_spike(step, {P}__last_step[i], {P}__n_in_event[i], "
+                       f"{P}__burst_window)")
+                e.emit(3, f"{P}__last_step[i] = step")
+                e.emit(3, f"{P}__n_in_event[i] = nn")
+                e.emit(3, f"{P}__spike_rate[i] += {P}__rate_inc")
+                e.emit(3, "if ev:")
+                e.emit(4, f"{P}__event_rate[i] += {P}__rate_inc")
+                e.emit(4, f"{P}__event_count[i] += 1")
+                e.emit(3, "if bu:")
+                e.emit(4, f"{P}__burst_rate[i] += {P}__rate_inc")
+                e.emit(4, f"{P}__burst_count[i] += 1")
+            for m_i, m in mons:
+                M = f"sm{m_i}_{P}"
+                e.emit(3, f"if {M}__on[0] and {M}__mask[i]:")
+                for tag, used, cond in (("spikes", True, None), ("events", m.record_events, "ev"),
+                                        ("bursts", m.record_bursts, "bu")):
+                    if not used:
+                        continue
+                    ind = 4
+                    if cond:
+                        e.emit(4, f"if {cond}:")
+                        ind = 5
+                    e.emit(ind, f"c = {M}__{tag}_n[0]")
+                    e.emit(ind, f"{M}__{tag}_step[c] = step")
+                    e.emit(ind, f"{M}__{tag}_idx[c] = i")
+                    e.emit(ind, f"{M}__{tag}_n[0] = c + 1")
+
+    @staticmethod
+    def proj_args(e: _Emitter, proj) -> str:
+        Q = e.label(proj, proj.name)
+        e.arg(f"{Q}__indptr", lambda proj=proj: proj.conn.indptr)
+        e.arg(f"{Q}__post_idx", lambda proj=proj: proj.conn.indices)
+        e.arg(f"{Q}__w", lambda proj=proj: proj.conn.weights)
+        return Q
+
+    @staticmethod
+    def emit_propagate(e: _Emitter, net) -> None:
+        for proj in net.projections:
+            Pa, Pb = e.label(proj.pre, proj.pre.name), e.label(proj.post, proj.post.name)
+            Q = NumbaBackend.proj_args(e, proj)
+            ring = f"{Pb}__ring_{proj.channel}"
+            e.arg(f"{Q}__delay", lambda proj=proj: proj.conn.delays)
+            e.arg(f"{Q}__uniform_delay", lambda proj=proj: _uniform_delay(proj.conn.delays))
+            # ring slots without a division per synapse: one slot per step when every synapse
+            # has the same delay (uniform_delay >= 0), else s0 + delay wrapped once (delay < L)
+            e.emit(2, f"L = {ring}.shape[0]")
+            e.emit(2, "s0 = step % L")
+            e.emit(2, f"su = s0 + {Q}__uniform_delay")
+            e.emit(2, "if su >= L:")
+            e.emit(3, "su -= L")
+            e.emit(2, f"for q in range({Pa}__n_spiked[0]):")
+            e.emit(3, f"j = {Pa}__spike_idx[q]")
+            per_synapse, release = [], ""
+            if proj.stp is not None:
+                e.arg(f"{Q}__stp", lambda proj=proj: proj.stp)
+                e.arg(f"{Q}__stp_u", lambda proj=proj: proj.stp_u)
+                e.arg(f"{Q}__stp_x", lambda proj=proj: proj.stp_x)
+                e.arg(f"{Q}__stp_last", lambda proj=proj: proj.stp_last)
+                # shared parameters: one update per presynaptic spike (state per neuron j);
+                # heterogeneous parameters: one update per synapse kk of the row (state per synapse)
+                at, par = ("kk", "[kk]") if proj.stp_per_synapse else ("j", "")
+                S = f"{Q}__stp"
+                body = [f"u, x = STP.stp_relax({S}_u[{at}], {S}_x[{at}], el, {S}.U{par}, "
+                        f"{S}.tau_D{par}, {S}.tau_F{par}, {S}.variant{par})",
+                        f"rel, u, x = STP.stp_spike(u, x, {S}.U{par}, {S}.f{par}, {S}.variant{par})",
+                        f"{S}_u[{at}] = u",
+                        f"{S}_x[{at}] = x"]
+                e.emit(3, f"el = (step - {S}_last[j]) * dt")
+                e.emit(3, f"{S}_last[j] = step")
+                if proj.stp_per_synapse:
+                    per_synapse = body
+                else:
+                    for line in body:
+                        e.emit(3, line)
+                release = " * rel"
+            e.emit(3, f"if {Q}__uniform_delay >= 0:")
+            e.emit(4, f"for kk in range({Q}__indptr[j], {Q}__indptr[j + 1]):")
+            for line in per_synapse:
+                e.emit(5, line)
+            e.emit(5, f"{ring}[su, {Q}__post_idx[kk]] += {Q}__w[kk]{release}")
+            e.emit(3, "else:")
+            e.emit(4, f"for kk in range({Q}__indptr[j], {Q}__indptr[j + 1]):")
+            for line in per_synapse:
+                e.emit(5, line)
+            e.emit(5, f"sl = s0 + {Q}__delay[kk]")
+            e.emit(5, "if sl >= L:")
+            e.emit(6, "sl -= L")
+            e.emit(5, f"{ring}[sl, {Q}__post_idx[kk]] += {Q}__w[kk]{release}")
+
+    @staticmethod
+    def emit_plasticity(e: _Emitter, net) -> None:
+        for proj in net.projections:
+            ps = proj.plasticity
+            if ps is None:
+                continue
+            rule = ps.rule
+            Pa, Pb = e.label(proj.pre, proj.pre.name), e.label(proj.post, proj.post.name)
+            Q = NumbaBackend.proj_args(e, proj)
+            R_ = f"{Q}__rule"
+            e.deps.add(inspect.getfile(rule))
+            top = rule.__qualname__.split(".")[0]
+            e.header.append(f"from {rule.__module__} import {top} as {R_}")
+            fm = "True" if e_fastmath(e) else "False"
+            for hook in rule.hooks():
+                attr = ".".join(rule.__qualname__.split(".")[1:] + [hook])
+                e.header.append(f"{R_}_{hook} = njit(error_model='numpy', fastmath={fm}, inline='always')"
+                                f"({R_}.{attr})")
+            e.arg(f"{Q}__p", lambda ps=ps: ps.params)
+            for side, traces, decay in (("pre", ps.pre_traces, ps.pre_decay), ("post", ps.post_traces, ps.post_decay)):
+                for name in traces:
+                    e.arg(f"{Q}__{side}_{name}", lambda traces=traces, name=name: traces[name])
+                    e.arg(f"{Q}__decay_{side}_{name}", lambda decay=decay, name=name: decay[name])
+            for name in ps.synapse_vars:
+                e.arg(f"{Q}__{name}", lambda ps=ps, name=name: ps.synapse_vars[name])
+            e.emit(2, f"# plasticity of {proj.name!r}: {rule.registered_name} (decay, on_pre, on_post, per_step, "
+                   "traces)")
+            for side, traces, P in (("pre", ps.pre_traces, Pa), ("post", ps.post_traces, Pb)):
+                for name in traces:
+                    e.emit(2, f"for i in range({P}__n):")
+                    e.emit(3, f"{Q}__{side}_{name}[i] *= {Q}__decay_{side}_{name}")
+
+            call = functools.partial(_hook_call, e, proj, Q, R_)
+            if rule.on_pre is not None:
+                e.emit(2, f"for q in range({Pa}__n_spiked[0]):")
+                e.emit(3, f"j = {Pa}__spike_idx[q]")
+                e.emit(3, f"for kk in range({Q}__indptr[j], {Q}__indptr[j + 1]):")
+                e.emit(4, call("on_pre", "kk", "j", f"{Q}__post_idx[kk]"))
+            if rule.on_post is not None:
+                e.arg(f"{Q}__col_ptr", lambda ps=ps: ps.csc[0])
+                e.arg(f"{Q}__col_syn", lambda ps=ps: ps.csc[1])
+                e.arg(f"{Q}__syn_pre", lambda ps=ps: ps.syn_pre)
+                e.emit(2, f"for q in range({Pb}__n_spiked[0]):")
+                e.emit(3, f"i = {Pb}__spike_idx[q]")
+                e.emit(3, f"for c in range({Q}__col_ptr[i], {Q}__col_ptr[i + 1]):")
+                e.emit(4, f"kk = {Q}__col_syn[c]")
+                e.emit(4, call("on_post", "kk", f"{Q}__syn_pre[kk]", "i"))
+            if rule.per_step is not None:
+                e.emit(2, f"for j in range({Pa}__n):")
+                e.emit(3, f"for kk in range({Q}__indptr[j], {Q}__indptr[j + 1]):")
+                e.emit(4, call("per_step", "kk", "j", f"{Q}__post_idx[kk]"))
+            for hook, side, traces, P in (("pre_spike", "pre", ps.pre_traces, Pa),
+                                          ("post_spike", "post", ps.post_traces, Pb)):
+                if not traces:
+                    continue
+                e.emit(2, f"for q in range({P}__n_spiked[0]):")
+                e.emit(3, f"i = {P}__spike_idx[q]")
+                if getattr(rule, hook) is None:
+                    for name in traces:
+                        e.emit(3, f"{Q}__{side}_{name}[i] += 1.0")
+                    continue
+                args = [f"{Q}__{side}_{a}[i]" if a in traces else f"{Q}__p" for a in rule.hook_args(hook)]
+                outs = [f"{Q}__{side}_{a}[i]" for a in rule.hook_writes(hook)]
+                e.emit(3, f"{', '.join(outs)} = {R_}_{hook}({', '.join(args)})")
+
+
+_UPDATE = {NeuronPopulation: NumbaBackend._update_neurons, PoissonSource: NumbaBackend._update_poisson,
+           SpikeSource: NumbaBackend._update_spikes}
+
+
+def _hook_call(e: _Emitter, proj, Q: str, R_: str, hook: str, syn: str, pre: str, post: str) -> str:
+    """The loop statement that calls synapse-rule ``hook`` of ``proj`` on synapse ``syn``
+    (presynaptic neuron ``pre``, postsynaptic ``post``): arguments matched by name, the
+    per-synapse results stored back."""
+    ps, rule = proj.plasticity, proj.plasticity.rule
+    args = []
+    for a in rule.hook_args(hook):
+        if a == "w":
+            args.append(f"{Q}__w[{syn}]")
+        elif a in ps.synapse_vars:
+            args.append(f"{Q}__{a}[{syn}]")
+        elif a in ps.pre_traces:
+            args.append(f"{Q}__pre_{a}[{pre}]")
+        elif a in ps.post_traces:
+            args.append(f"{Q}__post_{a}[{post}]")
+        elif a == "p":
+            args.append(f"{Q}__p")
+        elif a == "dt":
+            args.append("dt")
+        else:
+            args.append(NumbaBackend.var_expr(e, proj.post, a, post))
+    outs = [f"{Q}__w[{syn}]" if a == "w" else f"{Q}__{a}[{syn}]" for a in rule.hook_writes(hook)]
+    return f"{', '.join(outs)} = {R_}_{hook}({', '.join(args)})"
+
+
+def e_fastmath(e: _Emitter) -> bool:
+    return e.fastmath
+
+
+# ----------------------------------------------------------------------------- generation
+def generate(net) -> Kernel:
+    """The run-loop source and its argument getters for ``net``'s current structure."""
+    e = _Emitter()
+    e.fastmath = net.fastmath
+    fm = "True" if net.fastmath else "False"
+    e.deps.update({__file__, *(inspect.getfile(_mod(m)) for m in _KERNEL_MODULES)})
+    elementwise = sys.modules.get("dendrite_sim.core.elementwise")
+    if elementwise is not None:
+        e.deps.add(inspect.getfile(elementwise))
+    for pop in net.pops.values():
+        NumbaBackend.pop_args(e, pop)
+    NumbaBackend.emit_monitor_capacity(e, net)
+    for k, phase in enumerate(PHASES, start=1):
+        e.emit(2, f"# phase {k}: {phase.name} — {phase.summary}")
+        NumbaBackend.phase_impl(phase.name)(e, net)
+
+    deps = "".join(sorted(_file_hash(p) for p in e.deps))
+    body = [
+        "# Generated by dendrite_sim.engine.backends.numba: the fused run loop of one network structure,",
+        "# one block per phase of dendrite_sim.engine.schedule.",
+        f"# engine version {VERSION}; dependencies {hashlib.sha256(deps.encode()).hexdigest()[:16]}",
+        "import numpy as np  # noqa: F401",
+        "from numba import njit",
+        "from dendrite_sim.engine import random as R",
+        "from dendrite_sim.engine import bursts as B",
+        "from dendrite_sim.synapses import stp as STP",
+        *e.header,
+        "",
+        "",
+        f"@njit(cache=True, error_model='numpy', fastmath={fm}, nogil=True)",
+        f"def run_loop(step0, n_steps, dt, {', '.join(e.names)}):",
+        "    for s in range(n_steps):",
+        "        step = step0 + s",
+        *e.lines,
+        "    return n_steps",
+        "",
+    ]
+    source = "\n".join(body)
+    return Kernel(source=source, arg_names=e.names, getters=e.getters,
+                  key=hashlib.sha256(source.encode()).hexdigest()[:20])
+
+
+def _uniform_delay(delays) -> int:
+    """The common delay (steps) of all synapses, or −1 when they differ (or there are none)."""
+    return int(delays[0]) if delays.size and np.all(delays == delays[0]) else -1
+
+
+# ----------------------------------------------------------------------------- loading
+def load(kernel: Kernel) -> Callable:
+    """Write ``kernel.source`` to the cache folder (once) and import its ``run_loop``."""
+    if kernel.key in _LOADED:
+        return _LOADED[kernel.key]
+    folder = cache_dir()
+    path = folder / f"dsim_{kernel.key}.py"
+    if not path.exists() or path.read_text() != kernel.source:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(kernel.source)
+        os.replace(tmp, path)
+    modname = f"dendrite_sim_kernel_{kernel.key}"
+    spec = importlib.util.spec_from_file_location(modname, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[modname] = mod
+    spec.loader.exec_module(mod)
+    _LOADED[kernel.key] = mod.run_loop
+    return mod.run_loop

@@ -1,0 +1,213 @@
+"""The synapse-rule contract: plasticity as a small model whose loops the engine owns.
+
+In the style of GeNN's weight-update models, a synapse rule is a registered class (kind
+``"rule"``, so a scenario names it like any learning rule) that declares
+
+* ``Params``: a NamedTuple of floats (or bools) with published defaults, ``units`` (pint
+  spelling per field, as neuron models), ``bounds`` (physical ranges, see :func:`check_bounds`)
+  and ``presets`` (name → Params);
+* ``pre_traces`` / ``post_traces``: trace name → name of the τ parameter. A trace lives per
+  presynaptic (or postsynaptic) neuron — not per synapse — and decays exactly every step,
+  ``trace ← trace · exp(−dt/τ)``; when its neuron spikes it is updated by ``pre_spike`` /
+  ``post_spike`` (default ``trace + 1``);
+* ``synapse_vars``: per-synapse variables besides the weight ``w`` (name → initial value);
+* hooks, written only in the kernel language (:mod:`dendrite_sim.core.elementwise`):
+
+  - ``on_pre``   — for every synapse of a presynaptic neuron that spiked this step;
+  - ``on_post``  — for every synapse into a postsynaptic neuron that spiked this step;
+  - ``per_step`` — for every synapse, every step (continuous-time rules that read the
+    postsynaptic neuron's compartment state, e.g. Urbanczik & Senn 2014);
+  - ``pre_spike`` / ``post_spike`` — the trace update of a neuron that spiked;
+  - per chunk: a rule may also implement :meth:`LearningRule.local_factors` (Python, between
+    chunks of the compiled loop; :mod:`dendrite_sim.engine.learning`).
+
+**Hook arguments are matched by name.** A hook may take any of: ``w``; a name in
+``synapse_vars`` (that synapse's value); a name in ``pre_traces`` (the trace of the synapse's
+presynaptic neuron) or ``post_traces`` (of its postsynaptic neuron); a state variable, channel
+or drive ``I_<compartment>`` of the postsynaptic neuron model (``v_dend``, ``soma_exc``...);
+``p`` (the parameter record) and ``dt`` (ms). It returns the new values of the *per-synapse*
+arguments it takes (``w`` and synapse variables), in the order of its signature — one value
+bare, several as a tuple. ``pre_spike(<pre traces>..., p)`` returns the new pre traces in
+signature order (``post_spike`` likewise).
+
+**When the hooks run** is the schedule's business (:mod:`dendrite_sim.engine.schedule`, phase
+``plasticity``, after propagation, so a spike is transmitted with the weight before its own
+update); **how their loops run** is the backend's (vectorised gathers in numpy, per synapse in
+the compiled loop). Within the phase, per projection: (1) traces decay; (2) ``on_pre`` for the
+rows of the presynaptic neurons that spiked; (3) ``on_post`` for the columns of the
+postsynaptic neurons that spiked (reading the weights after (2)); (4) ``per_step``; (5) traces
+of the neurons that spiked are updated. So the hooks read traces *before* this step's spikes
+were added (the ε of Pfister & Gerstner 2006).
+
+A minimal per-step rule (dendritic-voltage-gated Hebbian growth of a presynaptic trace)::
+
+    class Params(NamedTuple):
+        eta: float = 1e-3
+        tau_psp: float = 10.0
+        theta: float = -60.0
+
+    @register("rule", "dendritic_hebb")
+    class DendriticHebb(SynapseRule):
+        '''dw/dt = η · psp_j · (V_d,i − θ).'''
+        Params = Params
+        units = {"eta": "1/ms", "tau_psp": "ms", "theta": "mV"}
+        pre_traces = {"psp": "tau_psp"}
+
+        @staticmethod
+        def per_step(w, psp, v_dend, p, dt):
+            return w + dt * p.eta * psp * (v_dend - p.theta)
+
+and in TOML ``plasticity = {rule = "dendritic_hebb", eta = 2e-3}`` on a projection.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from typing import ClassVar, NamedTuple
+
+import numpy as np
+
+from dendrite_sim.core.errors import ScenarioError
+from dendrite_sim.core.interfaces import LearningRule
+from dendrite_sim.core.schema import check_name
+
+HOOKS = ("on_pre", "on_post", "per_step")
+TRACE_HOOKS = ("pre_spike", "post_spike")
+
+
+class SynapseRule(LearningRule):
+    """Base of in-loop synapse rules (see the module docstring). Its spiking face is itself."""
+
+    Params: ClassVar[type] = NamedTuple
+    units: ClassVar[dict[str, str]] = {}
+    bounds: ClassVar[dict[str, str]] = {}
+    presets: ClassVar[dict[str, NamedTuple]] = {}
+    pre_traces: ClassVar[dict[str, str]] = {}
+    post_traces: ClassVar[dict[str, str]] = {}
+    synapse_vars: ClassVar[dict[str, float]] = {}
+    on_pre = None
+    on_post = None
+    per_step = None
+    pre_spike = None
+    post_spike = None
+    is_synapse_rule: ClassVar[bool] = True
+
+    # ------------------------------------------------------------------ parameters
+    @classmethod
+    def make_params(cls, table: dict | None = None, key: str = "plasticity"):
+        """The rule's parameters from a scenario table: ``preset`` (optional) plus overrides in
+        the declared units; unknown names, wrong dimensions and out-of-range values are
+        :class:`ScenarioError` naming ``key.<field>``."""
+        from dendrite_sim.core.units import parse_in_unit
+
+        table = dict(table or {})
+        preset = table.pop("preset", None)
+        if preset is None:
+            base = cls.Params()
+        else:
+            check_name(preset, cls.presets, f"{key}.preset", f"preset of rule {cls.registered_name!r}")
+            base = cls.presets[preset]
+        values = base._asdict()
+        for name, value in table.items():
+            check_name(name, cls.Params._fields, f"{key}.{name}", f"parameter of rule {cls.registered_name!r}")
+            default = values[name]
+            if isinstance(default, bool):
+                if not isinstance(value, (bool, np.bool_)):
+                    raise ScenarioError(f"{key}.{name}", f"expected true or false, got {value!r}")
+                values[name] = bool(value)
+            elif name in cls.units:
+                values[name] = parse_in_unit(value, cls.units[name], f"{key}.{name}")
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                values[name] = float(value)
+            else:
+                raise ScenarioError(f"{key}.{name}", f"expected a number, got {value!r}")
+        params = cls.Params(**values)
+        check_bounds(cls.bounds, params, key)
+        for kind in ("pre_traces", "post_traces"):
+            for trace, tau in getattr(cls, kind).items():
+                v = getattr(params, tau)
+                if not (v > 0.0 and math.isfinite(v)):
+                    raise ScenarioError(f"{key}.{tau}", f"expected a finite time constant > 0 ms (trace "
+                                        f"{trace}), got {v!r}")
+        cls.validate_params(params, key)
+        return params
+
+    @classmethod
+    def validate_params(cls, params, key: str) -> None:
+        """Cross-field checks of a rule (raise :class:`ScenarioError`); none by default."""
+
+    @classmethod
+    def validate_weights(cls, params, weights: np.ndarray, key: str) -> None:
+        """Checks of the initial weights against the parameters (e.g. bounds); none by default."""
+
+    # ------------------------------------------------------------------ hooks
+    @classmethod
+    def hooks(cls) -> dict:
+        """Hook name → function, for the hooks this rule defines."""
+        return {h: getattr(cls, h) for h in HOOKS + TRACE_HOOKS if getattr(cls, h) is not None}
+
+    @classmethod
+    def hook_args(cls, hook: str) -> tuple[str, ...]:
+        return tuple(inspect.signature(getattr(cls, hook)).parameters)
+
+    @classmethod
+    def hook_writes(cls, hook: str) -> tuple[str, ...]:
+        """The per-synapse arguments (or traces, for trace hooks) whose new values ``hook``
+        returns, in signature order."""
+        args = cls.hook_args(hook)
+        if hook == "pre_spike":
+            return tuple(a for a in args if a in cls.pre_traces)
+        if hook == "post_spike":
+            return tuple(a for a in args if a in cls.post_traces)
+        return tuple(a for a in args if a == "w" or a in cls.synapse_vars)
+
+    @classmethod
+    def check_hooks(cls, post_names: tuple[str, ...], key: str) -> None:
+        """Every hook argument must be known: a :class:`ScenarioError` at ``key`` otherwise."""
+        synapse = {"w", *cls.synapse_vars, *cls.pre_traces, *cls.post_traces, "p", "dt"}
+        for hook in cls.hooks():
+            known = ({*cls.pre_traces, "p"} if hook == "pre_spike" else {*cls.post_traces, "p"}
+                     if hook == "post_spike" else synapse | set(post_names))
+            for a in cls.hook_args(hook):
+                if a not in known:
+                    raise ScenarioError(key, f"rule {cls.registered_name!r}: argument {a!r} of {hook} is "
+                                        f"not a weight, synapse variable, trace or variable of the "
+                                        f"postsynaptic model; expected some of {', '.join(sorted(known))}")
+            if hook in TRACE_HOOKS and not cls.hook_writes(hook):
+                raise ScenarioError(key, f"rule {cls.registered_name!r}: {hook} takes no trace")
+
+
+def check_bounds(bounds: dict[str, str], params, key: str) -> None:
+    """Physical ranges of parameters: ``"> 0"``, ``">= 0"``, ``"< 0"``, ``"<= 0"`` or an
+    interval ``"[0, 1]"`` / ``"(0, 1]"``; values must also be finite. Raises a
+    :class:`ScenarioError` at ``key.<field>`` that says what was expected."""
+    for name, spec in bounds.items():
+        v = float(getattr(params, name))
+        if not _within(v, spec):
+            raise ScenarioError(f"{key}.{name}", f"expected a finite value {spec}, got {v!r}")
+
+
+def _within(v: float, spec: str) -> bool:
+    if not math.isfinite(v):
+        return False
+    s = spec.replace(" ", "")
+    if s[0] in "[(":
+        lo, hi = (float(x) for x in s[1:-1].split(","))
+        return (v >= lo if s[0] == "[" else v > lo) and (v <= hi if s[-1] == "]" else v < hi)
+    for op, test in ((">=", lambda x, b: x >= b), ("<=", lambda x, b: x <= b), (">", lambda x, b: x > b),
+                     ("<", lambda x, b: x < b)):
+        if s.startswith(op):
+            return test(v, float(s[len(op):]))
+    raise ValueError(f"bad bounds spec {spec!r}")
+
+
+# --------------------------------------------------------------------------- numpy helpers
+def csr_gather(ptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions ``ptr[r] … ptr[r + 1] − 1`` of all ``rows`` (vectorised) and the row of each."""
+    rows = np.asarray(rows, dtype=np.int64)
+    starts = ptr[rows]
+    counts = ptr[rows + 1] - starts
+    owner = np.repeat(rows, counts)
+    offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    return np.repeat(starts, counts) + offsets, owner
