@@ -73,6 +73,48 @@ def test_small_network_runs_and_reports(tmp_path):
         assert z["pyr_t"].size == int(round(pyr["rate_hz"] * 40 * 0.18)) + int(np.sum(z["pyr_t"] < 20))
 
 
+def _keys(d, prefix=""):
+    for k, v in d.items():
+        yield f"{prefix}{k}"
+        if isinstance(v, dict):
+            yield from _keys(v, f"{prefix}{k}.")
+
+
+def test_timings_only_under_timing(tmp_path):
+    data = copy.deepcopy(SMALL)
+    data["simulation"]["duration"] = "30 ms"
+    data["simulation"]["transient"] = "0 ms"
+    m, _ = _run(data, tmp_path)
+    timed = [k for k in _keys(m) if k.endswith("_s") or "time" in k.split(".")[-1]]
+    assert timed and all(k.startswith("timing.") for k in timed), timed
+    assert set(m["timing"]) == {"backend", "build_s", "first_step_s", "run_s", "s_per_bio_s"}
+
+
+def _plastic_run(tmp_path, backend):
+    data = copy.deepcopy(SMALL)
+    data["simulation"].update(duration="100 ms", transient="0 ms", backend=backend)
+    data["network"]["projections"]["learn"] = {
+        "pre": "noise", "post": "pyr", "channel": "dend_exc", "connectivity": "fixed_probability", "p": 0.5,
+        "weight": "0.5 pA", "plasticity": {"rule": "stdp", "preset": "visual_all_to_all", "A2_plus": 0.05}}
+    return _run(data, tmp_path, backend)
+
+
+def test_plasticity_changes_and_saves_the_weights_on_both_backends(tmp_path):
+    """A projection with plasticity = {rule = "stdp", ...} learns, the same on both backends; the
+    final weights are saved."""
+    m, out = _plastic_run(tmp_path, "numba")
+    w = m["projections"]["learn"]
+    assert 0 < w["n_synapses"] < m["n_synapses"]
+    assert w["w_mean_initial"] == pytest.approx(0.5) and w["w_mean"] != pytest.approx(0.5)
+    assert 0.0 <= w["w_min"] <= w["w_max"] <= 1.0
+    with np.load(out / "weights.npz") as z:
+        assert z["learn_w"].shape == z["learn_w0"].shape == z["learn_pre"].shape == z["learn_post"].shape
+        assert np.mean(z["learn_w"]) == pytest.approx(w["w_mean"])
+        assert np.all(z["learn_w0"] == 0.5)
+    m2, _ = _plastic_run(tmp_path, "numpy")
+    assert m2["projections"] == m["projections"] and m2["populations"] == m["populations"]
+
+
 def test_numpy_backend_same_metrics(tmp_path):
     data = copy.deepcopy(SMALL)
     data["simulation"]["duration"] = "60 ms"
