@@ -106,7 +106,7 @@ CASES = [
      "network", "needs an estimated"),
     ("state monitors over the budget", edit((("simulation", "duration"), "10000 s"),
                                             (("monitors", "every"), "0.1 ms")), [],
-     "monitors", "expected state monitors within"),
+     "monitors", "expected state and weight monitors within"),
     # populations
     ("no populations", edit((POP, {})), [], "network.populations", "expected at least one"),
     ("unknown model", edit((POP + ("pyr", "model"), "naud_sprekler")), [],
@@ -237,6 +237,10 @@ CASES = [
      "monitors.state.stim", "expected a population of neurons"),
     ("state monitor of an unknown variable", edit((("monitors", "state"), {"pyr": ["v_apical"]})), [],
      "monitors.state.pyr", "unknown variable 'v_apical'"),
+    ("weight monitor of an unknown projection", edit((("monitors", "weights"), {"recurrent": "1 ms"})), [],
+     "monitors.weights.recurrent", "expected a projection"),
+    ("weight monitor interval not a multiple of dt", edit((("monitors", "weights"), {"rec": "0.25 ms"})), [],
+     "monitors.weights.rec", "expected a multiple of dt"),
     ("monitor every not a multiple of dt", edit((("monitors", "every"), "0.25 ms")), [],
      "monitors.every", "expected a multiple of dt"),
 ]
@@ -433,5 +437,5 @@ def test_what_check_accepts_builds_and_runs(data):
     spec, estimate = simulate.check(cfg, dry=False)
     if estimate["total"] > 50e6:
         return
-    net_obj, _, _ = simulate.build_network(spec, cfg["simulation"], simulate._monitors(cfg), 0)
+    net_obj = simulate.build_network(spec, cfg["simulation"], simulate._monitors(cfg), 0)[0]
     net_obj.run(1.0)

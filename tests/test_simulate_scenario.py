@@ -96,6 +96,7 @@ def _plastic_run(tmp_path, backend):
     data["network"]["projections"]["learn"] = {
         "pre": "noise", "post": "pyr", "channel": "dend_exc", "connectivity": "fixed_probability", "p": 0.5,
         "weight": "0.5 pA", "plasticity": {"rule": "stdp", "preset": "visual_all_to_all", "A2_plus": 0.05}}
+    data["monitors"].update(weights={"learn": "10 ms", "rec": "50 ms"}, weight_synapses=5)
     return _run(data, tmp_path, backend)
 
 
@@ -111,6 +112,10 @@ def test_plasticity_changes_and_saves_the_weights_on_both_backends(tmp_path):
         assert z["learn_w"].shape == z["learn_w0"].shape == z["learn_pre"].shape == z["learn_post"].shape
         assert np.mean(z["learn_w"]) == pytest.approx(w["w_mean"])
         assert np.all(z["learn_w0"] == 0.5)
+        assert z["learn_trace_t"].tolist() == [10.0 * k for k in range(11)]
+        assert z["learn_trace_w"].shape == (11, 5) and np.all(z["learn_trace_w"][0] == 0.5)
+        assert np.array_equal(z["learn_trace_w"][-1], z["learn_w"][z["learn_trace_synapses"]])
+        assert z["rec_trace_w"].shape == (3, 5) and "rec_w" not in z
     m2, _ = _plastic_run(tmp_path, "numpy")
     assert m2["projections"] == m["projections"] and m2["populations"] == m["populations"]
 

@@ -6,7 +6,8 @@ Sections::
     [network]      populations, projections, inputs: the engine's network spec, documented in
                    :mod:`dendrite_sim.engine.spec` (schema, memory estimate, dry build)
     [monitors]     spikes (populations; default all), state (population → variables),
-                   state_neurons, every, raster_neurons, max_spikes
+                   state_neurons, every, raster_neurons, max_spikes, weights (projection →
+                   interval), weight_synapses
 
 ``dendrite-sim check`` validates everything ``run`` would refuse: the schema of every section,
 the network's estimated memory (state, synapses, delay rings, monitors for the duration)
@@ -32,8 +33,10 @@ Figures: ``raster.png`` (spikes of up to ``raster_neurons`` neurons per populati
 onsets marked in red), ``traces.png`` (recorded state variables). Data: ``spikes.npz``
 (``<pop>_t``, ``<pop>_i``, ``<pop>_burst_t``, ``<pop>_burst_i``, ``<pop>_event_t``,
 ``<pop>_event_i``; times in ms), ``traces.npz`` (``<pop>_<var>``, ``<pop>_t``) and, where a
-projection has plasticity, ``weights.npz`` (``<proj>_w`` final and ``<proj>_w0`` initial
-weights, ``<proj>_pre``, ``<proj>_post``: one entry per synapse).
+projection has plasticity or ``monitors.weights`` names it, ``weights.npz`` (``<proj>_w`` final
+and ``<proj>_w0`` initial weights, ``<proj>_pre``, ``<proj>_post``: one entry per synapse;
+``<proj>_trace_t`` (ms), ``<proj>_trace_w`` (times × recorded synapses) and
+``<proj>_trace_synapses`` (their CSR positions) for monitored projections).
 """
 
 from __future__ import annotations
@@ -69,13 +72,17 @@ MONITORS = {
                    lo=0.0, lo_open=True),
     "raster_neurons": Field("int", 200, "neurons per population shown in the raster", lo=1),
     "max_spikes": Field("int", 50_000_000, "cap on recorded spikes per population", lo=1),
+    "weights": Field("table", {}, "projection → recording interval of its weights (e.g. \"10 ms\")"),
+    "weight_synapses": Field("int", 1000, "synapses per projection recorded by weights (evenly spaced in "
+                             "CSR order; all if fewer)", lo=1),
 }
 
 #: Mean rate assumed for the memory estimate of spike monitors (their buffers grow with the
 #: spikes, up to max_spikes records of 12 bytes each for spikes, events and bursts).
 ASSUMED_RATE_HZ = 20.0
 #: Scenario key of each engine key of a monitor.
-_MONITOR_KEYS = {"monitors.every": "monitors.every", "monitors.neurons": "monitors.state_neurons"}
+_MONITOR_KEYS = {"monitors.every": "monitors.every", "monitors.neurons": "monitors.state_neurons",
+                 "monitors.weights.synapses": "monitors.weight_synapses"}
 
 
 def _monitors(cfg: dict) -> dict:
@@ -115,6 +122,22 @@ def _check_monitors(monitors: dict, spec: netspec.NetworkSpec, sim: dict) -> Non
     if abs(steps - round(steps)) > 1e-6 * max(1.0, steps):
         raise ScenarioError("monitors.every", f"expected a multiple of dt = {sim['dt']:g} ms, "
                             f"got {monitors['every']:g} ms")
+    _weight_intervals(monitors, spec, sim)
+
+
+def _weight_intervals(monitors: dict, spec: netspec.NetworkSpec, sim: dict) -> dict[str, float]:
+    """``monitors.weights`` as projection → interval (ms), validated."""
+    out = {}
+    for name, every in monitors["weights"].items():
+        key = f"monitors.weights.{name}"
+        if name not in spec.projections:
+            raise ScenarioError(key, f"expected a projection: {', '.join(spec.projections) or 'none'}")
+        ms = Field("quantity", dimension="time", lo=0.0, lo_open=True).validate(every, key)
+        steps = ms / sim["dt"]
+        if abs(steps - round(steps)) > 1e-6 * max(1.0, steps) or round(steps) < 1:
+            raise ScenarioError(key, f"expected a multiple of dt = {sim['dt']:g} ms, got {ms:g} ms")
+        out[name] = ms
+    return out
 
 
 def _state_neurons(monitors: dict, n: int) -> list[int]:
@@ -139,7 +162,12 @@ def _monitor_bytes(monitors: dict, spec: netspec.NetworkSpec, sim: dict) -> tupl
         expected = min(float(monitors["max_spikes"]), 2.0 * p["n"] * ASSUMED_RATE_HZ * sim["duration"] / 1000.0)
         buffers = 3 if p.get("bursts", False) else 1
         spikes += 12.0 * buffers * max(initial, expected)
-    return {"monitors.state": 2.0 * state, "monitors.spikes": spikes}, state
+    weights = 0.0
+    for name, ms in _weight_intervals(monitors, spec, sim).items():
+        nnz = netspec.expected_synapses(spec.projections[name], spec.populations)
+        weights += 8.0 * min(float(monitors["weight_synapses"]), nnz) * (n_steps // int(round(ms / sim["dt"])) + 1)
+    return {"monitors.state": 2.0 * state, "monitors.spikes": spikes, "monitors.weights": 2.0 * weights}, \
+        state + weights
 
 
 def _monitor_budget() -> float:
@@ -153,8 +181,9 @@ def _monitor_budget() -> float:
         return math.inf
 
 
-def _add_monitors(net, spec: netspec.NetworkSpec, monitors: dict, spikes: bool = True):
-    spike_mons, state_mons = {}, {}
+def _add_monitors(net, spec: netspec.NetworkSpec, monitors: dict, sim: dict, spikes: bool = True):
+    """``(spike_monitors, state_monitors, weight_monitors)`` of the scenario, added to ``net``."""
+    spike_mons, state_mons, weight_mons = {}, {}, {}
     if spikes:
         for name in monitors["spikes"] if monitors["spikes"] is not None else list(spec.populations):
             with _monitor_keys("monitors.spikes"):
@@ -163,7 +192,13 @@ def _add_monitors(net, spec: netspec.NetworkSpec, monitors: dict, spikes: bool =
         neurons = _state_neurons(monitors, spec.populations[name]["n"])
         with _monitor_keys(f"monitors.state.{name}"):
             state_mons[name] = net.state_monitor(name, variables, neurons=neurons, every=monitors["every"])
-    return spike_mons, state_mons
+    projections = _projections(net)
+    for name, ms in _weight_intervals(monitors, spec, sim).items():
+        nnz, cap = projections[name].conn.nnz, monitors["weight_synapses"]
+        synapses = None if nnz <= cap else np.unique(np.linspace(0, nnz - 1, cap).round().astype(np.int64))
+        with _monitor_keys(f"monitors.weights.{name}"):
+            weight_mons[name] = net.weight_monitor(name, every=ms, synapses=synapses)
+    return spike_mons, state_mons, weight_mons
 
 
 @contextlib.contextmanager
@@ -176,11 +211,10 @@ def _monitor_keys(key: str):
 
 
 def build_network(spec: netspec.NetworkSpec, sim: dict, monitors: dict, seed: int):
-    """``(net, spike_monitors, state_monitors)``: the :class:`~dendrite_sim.engine.network.Network`
-    of a parsed spec with the scenario's monitors."""
+    """``(net, spike_monitors, state_monitors, weight_monitors)``: the
+    :class:`~dendrite_sim.engine.network.Network` of a parsed spec with the scenario's monitors."""
     net = netspec.build(spec, dt=sim["dt"], seed=seed, backend=sim["backend"], fastmath=sim["fastmath"])
-    spike_mons, state_mons = _add_monitors(net, spec, monitors)
-    return net, spike_mons, state_mons
+    return (net, *_add_monitors(net, spec, monitors, sim))
 
 
 def check(cfg: dict, seed: int = 0, dry: bool = True) -> tuple[netspec.NetworkSpec, dict]:
@@ -195,16 +229,17 @@ def check(cfg: dict, seed: int = 0, dry: bool = True) -> tuple[netspec.NetworkSp
     extra, state_bytes = _monitor_bytes(monitors, spec, sim)
     budget = _monitor_budget()
     if state_bytes > budget:
-        raise ScenarioError("monitors", f"expected state monitors within the {netspec.format_bytes(budget)} "
-                            f"budget; recording would need {netspec.format_bytes(state_bytes)}: record fewer "
-                            "neurons or variables, or decimate (every)")
+        raise ScenarioError("monitors", f"expected state and weight monitors within the "
+                            f"{netspec.format_bytes(budget)} budget; recording would need "
+                            f"{netspec.format_bytes(state_bytes)}: record fewer neurons, variables or synapses, "
+                            "or decimate (every)")
     estimate = netspec.estimate_memory(spec, extra=extra, backend=sim["backend"])
     netspec.check_memory(estimate, key="network")
     if not dry:
         return spec, estimate
     _, net = netspec.check(spec, dt=sim["dt"], seed=seed, backend=sim["backend"], fastmath=sim["fastmath"],
                            available=2**62)           # memory was checked above, with the monitors
-    _add_monitors(net, spec, monitors, spikes=False)
+    _add_monitors(net, spec, monitors, sim, spikes=False)
     return spec, estimate
 
 
@@ -222,7 +257,7 @@ class Simulate(Experiment):
         monitors = _monitors(cfg)
         spec, estimate = check(cfg, ctx.seed, dry=False)   # load() ran the dry build
         t0 = time.perf_counter()
-        net, spike_mons, state_mons = build_network(spec, sim, monitors, ctx.seed)
+        net, spike_mons, state_mons, weight_mons = build_network(spec, sim, monitors, ctx.seed)
         plastic = {name: p for name, p in _projections(net).items() if spec.projections[name]["plasticity"]}
         w0 = {name: p.conn.weights.copy() for name, p in plastic.items()}
         t1 = time.perf_counter()
@@ -248,10 +283,13 @@ class Simulate(Experiment):
                               "s_per_bio_s": round((t3 - t2) / (remaining / 1000.0), 4) if remaining > 0 else None}}
         if plastic:
             metrics["projections"] = {name: weight_metrics(w0[name], p.conn.weights) for name, p in plastic.items()}
-            weights = {}
-            for name, p in plastic.items():
-                weights.update({f"{name}_w": p.conn.weights, f"{name}_w0": w0[name],
-                                f"{name}_pre": p.conn.pre_indices(), f"{name}_post": p.conn.indices})
+        weights = {}
+        for name, p in plastic.items():
+            weights.update({f"{name}_w": p.conn.weights, f"{name}_w0": w0[name],
+                            f"{name}_pre": p.conn.pre_indices(), f"{name}_post": p.conn.indices})
+        for name, m in weight_mons.items():
+            weights.update({f"{name}_trace_t": m.t, f"{name}_trace_w": m.w, f"{name}_trace_synapses": m.synapses})
+        if weights:
             ctx.save_npz("weights", **weights)
         spikes = {}
         for name, m in spike_mons.items():
