@@ -4,7 +4,8 @@ Pyramidal Naud–Sprekeler neurons with Gabor-tuned somatic (basal) drive, a fee
 driven by stimulus surprise that reaches the apical dendrites through facilitating synapses, and
 interneurons that inhibit the somata (equations and parameters: the experiment's docstring).
 This module builds it (:func:`make_circuit`), runs one imaging "day" (:func:`simulate_day`),
-applies the covariance plasticity between days (:func:`consolidate`) and turns a day's record
+applies the covariance plasticity between days (:func:`consolidate`, the registered
+``covariance`` rule in its batch form) and turns a day's record
 into imaging ground truth (:func:`ground_truth`).
 """
 
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dendrite_sim.core import rng as rngmod
+from dendrite_sim.rules.covariance import Covariance
 from dendrite_sim.tasks.gabor_sequences import GaborProtocol, drives
 
 COMPARTMENTS = ("soma", "apical")
@@ -185,14 +187,9 @@ def frame_fraction(flags: np.ndarray, every: float, table: dict) -> np.ndarray:
 
 
 def covariance_update(conn, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Cov_k[x_j(k), y_i(k)] for every synapse j → i of ``conn`` (CSR order).
-
-    ``x``: (K, n_pre) presynaptic rates, ``y``: (K, n_post) postsynaptic factors over K frames.
-    """
-    if x.shape[0] == 0:
-        return np.zeros(conn.nnz)
-    cov = (y - y.mean(axis=0)).T @ x / x.shape[0]          # (n_post, n_pre)
-    return cov[conn.indices, conn.pre_indices()]
+    """Cov_k[x_j(k), y_i(k)] for every synapse j → i of ``conn`` (CSR order): the registered
+    ``covariance`` rule's batch form (:class:`dendrite_sim.rules.covariance.Covariance`)."""
+    return Covariance.covariance(conn, x, y)
 
 
 def consolidate(circuit: Circuit, rec: DayRecord, table: dict, pp: PlasticityParams) -> dict:
@@ -205,10 +202,8 @@ def consolidate(circuit: Circuit, rec: DayRecord, table: dict, pp: PlasticityPar
     y_spike = frame_rates(rec.pyr_t, rec.pyr_i, n_pyr, table)
     cfd, cis = circuit.conn_feedback_dend, circuit.conn_inh_soma
     before = (cfd.weights.mean() if cfd.nnz else 0.0, cis.weights.mean() if cis.nnz else 0.0)
-    np.clip(cfd.weights + pp.eta_feedback * covariance_update(cfd, x_fb, y_burst),
-            0.0, pp.w_feedback_max, out=cfd.weights)
-    np.clip(cis.weights - pp.eta_inhibition * covariance_update(cis, x_inh, y_spike),
-            -pp.w_inhibition_max, 0.0, out=cis.weights)
+    Covariance.batch(cfd, x_fb, y_burst, pp.eta_feedback, 0.0, pp.w_feedback_max)
+    Covariance.batch(cis, x_inh, y_spike, pp.eta_inhibition, -pp.w_inhibition_max, 0.0, sign=-1.0)
     after = (cfd.weights.mean() if cfd.nnz else 0.0, cis.weights.mean() if cis.nnz else 0.0)
     return {"feedback_dend_pA": float(after[0] - before[0]),
             "inhibition_soma_pA": float(after[1] - before[1])}

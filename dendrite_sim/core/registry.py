@@ -59,6 +59,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "dendrite_sim.rules.feedback_alignment",
     "dendrite_sim.rules.node_perturbation",
     "dendrite_sim.rules.weight_perturbation",
+    "dendrite_sim.rules.covariance",
     # synapse rules (plasticity inside the spiking loop)
     "dendrite_sim.synapses.stdp",
     # tasks
