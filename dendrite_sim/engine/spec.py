@@ -296,13 +296,16 @@ def _population(name: str, raw, dt: float, key: str) -> dict:
         for i, j in enumerate(indices):
             if j >= n:
                 raise ScenarioError(f"{key}.indices[{i}]", f"expected a source index below n = {n}, got {j}")
-        seen: dict[tuple[int, int], int] = {}
-        for i, (t, j) in enumerate(zip(times, indices)):
-            step = int(np.rint(t / dt))
-            if (step, j) in seen:
-                raise ScenarioError(f"{key}.times[{i}]", f"expected at most one spike per source per step of "
-                                    f"{dt:g} ms; source {j} also spikes at times[{seen[(step, j)]}]")
-            seen[(step, j)] = i
+        if times:                   # two spikes of one source rounded to one step
+            steps = np.rint(np.asarray(times) / dt).astype(np.int64)
+            idx = np.asarray(indices, dtype=np.int64)
+            order = np.lexsort((np.arange(idx.size), steps, idx))
+            same = (np.diff(steps[order]) == 0) & (np.diff(idx[order]) == 0)
+            if same.any():
+                k = int(np.argmax(same))
+                first, second = sorted((int(order[k]), int(order[k + 1])))
+                raise ScenarioError(f"{key}.times[{second}]", f"expected at most one spike per source per step "
+                                    f"of {dt:g} ms; source {indices[second]} also spikes at times[{first}]")
     return spec
 
 
@@ -634,9 +637,10 @@ def scenario_keys(key: str = "network", outer: Mapping[str, str] | None = None,
     """Re-raise the engine's :class:`ScenarioError` under the scenario's key path.
 
     ``populations.pyr.n`` → ``<key>.populations.pyr.n``; a key of ``outer`` (``dt``,
-    ``backend``, ...) → its scenario key; ``rename`` maps the engine's last key parts to the
-    scenario's (``array_dt`` → ``values_dt``); anything else → ``component`` (the table being
-    built), the engine's key kept in the message.
+    ``backend``, ...) → its scenario key; ``rename`` maps the engine's field names right under
+    the component to the scenario's (``inputs.dend.array_dt`` → ``network.inputs.dend.values_dt``);
+    anything else (an engine key outside ``component``) → ``component`` (the table being built),
+    the engine's key kept in the message.
     """
     try:
         yield
