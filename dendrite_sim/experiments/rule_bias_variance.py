@@ -24,7 +24,7 @@ import numpy as np
 from dendrite_sim.analysis import gradient as gd
 from dendrite_sim.core import rng as rngmod
 from dendrite_sim.core.errors import ScenarioError
-from dendrite_sim.core.interfaces import Experiment
+from dendrite_sim.core.interfaces import Experiment, require_substrate
 from dendrite_sim.core.registry import register
 from dendrite_sim.core.schema import Field
 
@@ -62,6 +62,8 @@ class RuleBiasVariance(Experiment):
         names = [r.registered_name for r in cfg["rules"]]
         if len(set(names)) != len(names):
             raise ScenarioError("rules", "expected each rule once")
+        for k, r in enumerate(cfg["rules"]):
+            require_substrate(type(r), "rate", f"rules[{k}].name")
         for k, v in cfg["training"]["learning_rate_scale"].items():
             if k not in names:
                 raise ScenarioError(f"training.learning_rate_scale.{k}",

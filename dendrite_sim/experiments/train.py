@@ -31,7 +31,7 @@ import math
 
 import numpy as np
 
-from dendrite_sim.core.interfaces import Experiment
+from dendrite_sim.core.interfaces import Experiment, require_substrate
 from dendrite_sim.core.registry import register
 from dendrite_sim.core.schema import Field
 from dendrite_sim.engine import trainer
@@ -97,6 +97,9 @@ class Train(Experiment):
             "learning_rate": Field("float", 0.1, "step size: W += learning_rate · ΔW", lo=0, lo_open=True),
         },
     }
+
+    def validate(self, cfg):
+        require_substrate(type(cfg["rule"]), "rate", "rule.name")
 
     def run(self, cfg, ctx):
         tr = cfg["training"]
