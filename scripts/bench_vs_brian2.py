@@ -60,6 +60,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from dendrite_sim.analysis.spike_stats import summary  # noqa: E402
+from dendrite_sim.engine.schedule import PHASES as SCHEDULE  # noqa: E402
 from dendrite_sim.validation import networks as N  # noqa: E402
 
 TRANSIENT_MS = 100.0
@@ -67,9 +68,8 @@ RUNTIME_REPEATS = 2         # Brian2's runtime target takes seconds per run: at 
 LABEL = {"cuba": "CUBA", "coba": "COBA", "pyr_stp": "PYR-STP"}
 TARGETS = {"numba": "dendrite_sim numba", "cpp_standalone": "Brian2 cpp_standalone (1 thread)",
            "auto": "Brian2 runtime (default target)"}
-PHASES = ("0 monitor capacity check", "1 arrivals (rings, Poisson input)", "2 drives", "3 state monitors",
-          "4 neuron update + spike collection", "6 spike counts, bursts, spike monitor",
-          "7 propagation (STP, CSR rows)")
+# the schedule's phases (engine/schedule.py); the generated loop marks each with "# phase k: name"
+PHASES = ("0 monitor capacity check", *(f"{k} {p.name}" for k, p in enumerate(SCHEDULE, start=1)))
 
 
 # --------------------------------------------------------------------------- one measurement
@@ -145,7 +145,8 @@ def _rdtsc_intrinsic():
 
 
 def instrument(source: str) -> str:
-    """The generated loop with a cycle-counter read before every phase comment (``# k.``)."""
+    """The generated loop with a cycle-counter read before every phase comment (``# phase k:``).
+    The channel decay is fused into the update loop, so its time counts as ``update``."""
     out, prev = [], None
     for line in source.splitlines():
         stripped = line.strip()
@@ -157,8 +158,8 @@ def instrument(source: str) -> str:
             out += [line, "        _t = _rdtsc()"]
             prev = 0
             continue
-        if line.startswith("        # ") and stripped[2:3].isdigit():
-            k = int(stripped[2])
+        if line.startswith("        # phase "):
+            k = int(stripped[len("# phase "):].split(":")[0])
             out += ["        _n = _rdtsc()", f"        _prof[{prev}] += _n - _t", "        _t = _n"]
             prev = k
         if line == "    return n_steps":
@@ -177,7 +178,7 @@ def profile_phases(name: str, n: int = 4000, duration_ms: float = 1000.0, seed: 
     ns = {"_rdtsc": _rdtsc_intrinsic()}
     exec(compile(instrument(backend.kernel.source), f"<instrumented {name}>", "exec"), ns)
     fn = ns["run_loop"]
-    prof = np.zeros(8, dtype=np.int64)
+    prof = np.zeros(len(PHASES), dtype=np.int64)
     args = [g() for g in backend.kernel.getters]
     fn(net.step, 1, net.dt, *args, prof)                  # compile the instrumented copy
     net.step += 1
@@ -194,7 +195,7 @@ def profile_phases(name: str, n: int = 4000, duration_ms: float = 1000.0, seed: 
         done += k
     wall = time.perf_counter() - t0
     total = prof.sum()
-    phases = {PHASES[i if i < 5 else i - 1]: wall * prof[i] / total for i in (0, 1, 2, 3, 4, 6, 7) if prof[i]}
+    phases = {PHASES[i]: wall * prof[i] / total for i in range(len(PHASES)) if prof[i]}
     return {"name": name, "n": n, "k_in": k_in, "wall_s": wall, "bio_s": duration_ms / 1000.0, "phases_s": phases,
             "spikes_per_step": len(b.spikes.i) / max(1, net.step)}
 
