@@ -105,6 +105,7 @@ from dendrite_sim.core.interfaces import Experiment
 from dendrite_sim.core.registry import register
 from dendrite_sim.core.schema import Field
 from dendrite_sim.engine import bursts as B
+from dendrite_sim.engine.backends import BACKEND_NAMES
 from dendrite_sim.engine.random import MAX_LAMBDA
 from dendrite_sim.synapses import stp as stpmod
 
@@ -256,7 +257,7 @@ class BurstMultiplexing(Experiment):
             "n_neurons": Field("int", 2000, "two-compartment neurons (naud_sprekeler)", lo=1),
             "dt": Field("quantity", "0.1 ms", "time step", dimension="time", lo=0, lo_open=True),
             "duration": Field("quantity", "20 s", "simulated time", dimension="time", lo=0, lo_open=True),
-            "backend": Field("str", "numba", "engine backend", choices=("numba", "numpy")),
+            "backend": Field("str", "numba", "engine backend", choices=BACKEND_NAMES),
             "burst_window": Field("quantity", "16 ms", "T_b: events and bursts", dimension="time",
                                   lo=0, lo_open=True),
             "neuron": Field("table", {}, "overrides of the naud_sprekeler parameters (internal units)"),

@@ -151,6 +151,7 @@ from dendrite_sim.core.errors import ScenarioError
 from dendrite_sim.core.interfaces import Experiment
 from dendrite_sim.core.registry import register
 from dendrite_sim.core.schema import Field
+from dendrite_sim.engine.backends import BACKEND_NAMES
 from dendrite_sim.imaging.config import IMAGING_SCHEMA, ImagingParams
 from dendrite_sim.tasks.gabor_sequences import GABOR_SCHEMA, GaborProtocol, protocol_tables
 
@@ -167,7 +168,7 @@ NETWORK_SCHEMA: dict[str, Field] = {
     "n_feedback": Field("int", 40, "top-down feedback neurons (LIF)", lo=1),
     "n_inh": Field("int", 30, "perisomatic interneurons (LIF)", lo=1),
     "dt": _q("0.1 ms", "time step", "time", lo=0, lo_open=True, hi=1.0),
-    "backend": Field("str", "numba", "engine backend", choices=("numba", "numpy")),
+    "backend": Field("str", "numba", "engine backend", choices=BACKEND_NAMES),
     "soma_bias": _q("300 pA", "constant somatic current of the pyramidal neurons", "current"),
     "basal_gain": _q("250 pA", "somatic current per unit of the protocol's basal (Gabor) drive",
                      "current", lo=0),
