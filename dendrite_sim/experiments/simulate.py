@@ -53,12 +53,13 @@ from dendrite_sim.core.interfaces import Experiment
 from dendrite_sim.core.registry import register
 from dendrite_sim.core.schema import REQUIRED, Field, validate_section
 from dendrite_sim.engine import spec as netspec
+from dendrite_sim.engine.backends import BACKEND_NAMES
 
 SIMULATION = {
     "dt": Field("quantity", "0.1 ms", "time step", dimension="time", lo=0.0, lo_open=True, hi=10.0),
     "duration": Field("quantity", REQUIRED, "simulated time", dimension="time", lo=0.0, lo_open=True),
     "backend": Field("str", "numba", "numba (fused compiled loop) or numpy (reference)",
-                     choices=("numba", "numpy")),
+                     choices=BACKEND_NAMES),
     "fastmath": Field("bool", False, "let Numba reorder floating-point operations (faster; results "
                       "no longer bit-identical to the numpy backend)"),
     "transient": Field("quantity", "0 ms", "initial time excluded from the metrics", dimension="time", lo=0.0),
