@@ -46,9 +46,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dendrite_sim.core.elementwise import exp, select
 from dendrite_sim.core.errors import ScenarioError
 from dendrite_sim.core.registry import register
-from dendrite_sim.neurons.base import NeuronModel, select
+from dendrite_sim.neurons.base import NeuronModel
 
 
 class AdExParams(NamedTuple):
@@ -150,12 +151,14 @@ class AdEx(NeuronModel):
     units = {"C_m": "pF", "g_L": "nS", "E_L": "mV", "V_T": "mV", "Delta_T": "mV", "a": "nS",
              "tau_w": "ms", "b": "pA", "V_r": "mV", "V_peak": "mV", "t_ref": "ms", "E_exc": "mV",
              "E_inh": "mV", "v_soma": "mV", "w": "pA", "refractory": "ms"}
+    # a and b keep their sign: a < 0 gives the delayed/irregular patterns of Naud et al. 2008
+    bounds = {"C_m": "> 0", "g_L": "> 0", "Delta_T": "> 0", "tau_w": "> 0", "t_ref": ">= 0"}
 
     @staticmethod
     def step(v, w, ref, g_exc, g_inh, I_drive, p, dt):
         ref = ref - dt                  # refractory time left after this step
         active = ref < 0.5 * dt
-        I = (-p.g_L * (v - p.E_L) + p.g_L * p.Delta_T * np.exp((v - p.V_T) / p.Delta_T) - w
+        I = (-p.g_L * (v - p.E_L) + p.g_L * p.Delta_T * exp((v - p.V_T) / p.Delta_T) - w
              - g_exc * (v - p.E_exc) - g_inh * (v - p.E_inh) + I_drive)
         v_new = select(active, v + I * (dt / p.C_m), v)
         w_new = w + (p.a * (v - p.E_L) - w) * (dt / p.tau_w)
@@ -164,15 +167,6 @@ class AdEx(NeuronModel):
         w_new = select(spiked, w_new + p.b, w_new)
         ref_new = select(spiked, p.t_ref, select(active, 0.0, ref))
         return v_new, w_new, ref_new, spiked
-
-    @classmethod
-    def make_params(cls, overrides: dict | None = None, key: str = "params"):
-        p = super().make_params(overrides, key)
-        if not p.Delta_T > 0.0:
-            raise ScenarioError(f"{key}.Delta_T", f"expected a slope factor > 0 mV, got {p.Delta_T}")
-        if not (p.C_m > 0.0 and p.tau_w > 0.0):
-            raise ScenarioError(key, "expected C_m > 0 pF and tau_w > 0 ms")
-        return p
 
     @classmethod
     def preset_params(cls, pattern: str, overrides: dict | None = None, key: str = "params"):

@@ -10,10 +10,29 @@ A model is a registered class (kind ``"neuron"``) that declares
 * ``compartments``: compartments that take injected current (pA), e.g. ``("soma", "dend")``; the
   engine passes one *drive* value per compartment (bias + time-varying input + noise);
 * ``Params``: a NamedTuple of floats in internal units with the published defaults;
+* ``units``: the unit of every parameter and state variable (pint spelling, ``"1"`` for
+  dimensionless), e.g. ``{"C_s": "pF", "tau_s": "ms"}``; a scenario may then write ``"0.37 nF"``;
+* ``bounds``: the physical range of parameters, next to ``units``, e.g.
+  ``{"C_s": "> 0", "g_s": ">= 0", "p_release": "[0, 1]"}``. A bound is ``"> x"``, ``">= x"``,
+  ``"< x"``, ``"<= x"`` or an interval ``"[a, b]"``, ``"(a, b]"``, ``"[a, b)"``, ``"(a, b)"`` in
+  the parameter's unit (the grammar of synapse rules' ``bounds``). :meth:`NeuronModel.make_params`
+  refuses a value outside it — and any non-finite parameter — with a
+  :class:`~dendrite_sim.core.errors.ScenarioError` naming ``<key>.<param>`` and saying what was
+  expected, so ``dendrite-sim check`` refuses ``C_s = "0 pF"`` instead of the run firing at
+  72 Hz. What to bound: capacitances, time constants and slope factors ``> 0`` (they divide);
+  leak conductances ``> 0`` where a steady state divides by them; coupling conductances,
+  amplitudes that are magnitudes by definition, durations and rates ``>= 0``; probabilities and
+  fractions ``[0, 1]``. Signed quantities (potentials, adaptation couplings whose sign selects
+  the behaviour, e.g. AdEx ``a < 0`` in Naud et al. 2008) stay unbounded. Subclasses inherit
+  their parent's bounds; the grammar and the names are checked when the class is defined;
 * ``step(*state, *channels, *drives, p, dt) -> (*new_state, spiked)``: one Euler (or exact)
-  step, written **elementwise** with arithmetic, numpy ufuncs (``np.exp``) and :func:`select`
-  instead of ``if``. The same function runs vectorised on whole arrays (numpy backend) and on
-  scalars, one neuron at a time, inside the compiled Numba run loop (numba backend).
+  step, written **elementwise** in the kernel language :mod:`dendrite_sim.core.elementwise`
+  (arithmetic, comparisons, ``&``/``|``, ``exp``, ``log``, ``expm1``, ``power``, ``clip``,
+  ``minimum``/``maximum`` and ``select(cond, a, b)`` instead of ``if``) — never ``np.exp`` or
+  ``math.exp`` directly. The same function then runs vectorised on whole arrays (numpy backend),
+  on scalars one neuron at a time inside the compiled Numba run loop (numba backend), and in
+  Numba's CUDA target (``tests/test_cuda_kernels.py`` compiles every registered model to PTX and
+  runs it in the CUDA simulator).
 * ``initial_state(n, p, rng) -> dict[name, array]``.
 * ``needs_uniform`` (default ``False``): models that spike stochastically (Poisson neurons such
   as Urbanczik–Senn or Guerguiev et al.) set it to ``True``; the engine then passes one extra
@@ -26,27 +45,46 @@ Adding a model is one new file with one such class plus its tests; the engine ne
 
 from __future__ import annotations
 
+import math
+import re
 from typing import ClassVar, NamedTuple
 
 import numpy as np
-from numba.extending import overload
 
+from dendrite_sim.core.elementwise import select  # noqa: F401 - re-exported for older imports
 from dendrite_sim.core.errors import ScenarioError
 from dendrite_sim.core.interfaces import Part
 from dendrite_sim.core.schema import check_name
 
+_NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?inf"
+_BOUND_OP = re.compile(rf"^(>=|<=|>|<)\s*({_NUM})$")
+_BOUND_INTERVAL = re.compile(rf"^([\[(])\s*({_NUM})\s*,\s*({_NUM})\s*([\])])$")
 
-def select(cond, a, b):
-    """Elementwise ``a if cond else b`` (numpy: ``np.where``; Numba: a scalar branch)."""
-    return np.where(cond, a, b)
+
+def parse_bound(spec: str) -> tuple[float, bool, float, bool]:
+    """``"> 0"`` → ``(0, False, inf, False)``: (low, low included, high, high included).
+
+    Accepts ``"> x"``, ``">= x"``, ``"< x"``, ``"<= x"`` and intervals ``"[a, b]"``, ``"(a, b]"``,
+    ``"[a, b)"``, ``"(a, b)"``; raises ``ValueError`` for anything else (a model-definition bug).
+    """
+    s = spec.strip()
+    m = _BOUND_OP.match(s)
+    if m:
+        op, x = m.group(1), float(m.group(2))
+        if op[0] == ">":
+            return x, op == ">=", math.inf, False
+        return -math.inf, False, x, op == "<="
+    m = _BOUND_INTERVAL.match(s)
+    if m and float(m.group(2)) <= float(m.group(3)):
+        return float(m.group(2)), m.group(1) == "[", float(m.group(3)), m.group(4) == "]"
+    raise ValueError(f"bad bound {spec!r}: expected '> x', '>= x', '< x', '<= x' or an interval '[a, b]'")
 
 
-@overload(select, jit_options={"cache": True})
-def _select_scalar(cond, a, b):
-    def impl(cond, a, b):
-        return a if cond else b
-
-    return impl
+def within_bound(value: float, bound: tuple[float, bool, float, bool]) -> bool:
+    """Whether a finite ``value`` lies in ``bound`` (:func:`parse_bound`); NaN and ±inf never do."""
+    lo, lo_in, hi, hi_in = bound
+    return (math.isfinite(value) and (value >= lo if lo_in else value > lo)
+            and (value <= hi if hi_in else value < hi))
 
 
 class NeuronModel(Part):
@@ -61,7 +99,19 @@ class NeuronModel(Part):
     #: scenario may write ``"0.2 nA"`` for a parameter in pA; a quantity of another dimension is
     #: an error. Names missing here accept plain numbers only (in the model's own unit).
     units: ClassVar[dict[str, str]] = {}
+    #: physical range of parameters (``"> 0"``, ``">= 0"``, ``"[0, 1]"`` ...; module docstring)
+    bounds: ClassVar[dict[str, str]] = {}
     needs_uniform: ClassVar[bool] = False  # True: step takes a uniform [0, 1) number before p
+
+    def __init_subclass__(cls, **kwargs):
+        """Check a model's ``bounds`` when its class is defined: known parameters, valid grammar."""
+        super().__init_subclass__(**kwargs)
+        fields = getattr(cls.Params, "_fields", ())
+        for name, spec in cls.bounds.items():
+            if name not in fields:
+                raise TypeError(f"{cls.__name__}.bounds names {name!r}, which is not a field of "
+                                f"{cls.Params.__name__}")
+            parse_bound(spec)
 
     @staticmethod
     def step(*args):  # pragma: no cover - abstract
@@ -69,14 +119,40 @@ class NeuronModel(Part):
 
     @classmethod
     def make_params(cls, overrides: dict | None = None, key: str = "params"):
-        """Defaults with ``overrides`` (internal-unit floats) applied; unknown names are errors."""
+        """Defaults with ``overrides`` applied (floats in the model's units, or quantities with
+        units), then checked: unknown names, wrong dimensions, non-finite values and values
+        outside :attr:`bounds` raise :class:`ScenarioError` naming ``<key>.<param>``."""
         overrides = overrides or {}
         fields = cls.Params._fields
         values = {}
         for name, value in overrides.items():
             check_name(name, fields, f"{key}.{name}", f"parameter of {cls.registered_name}")
             values[name] = cls.quantity(name, value, f"{key}.{name}")
-        return cls.Params(**{**cls.Params()._asdict(), **values})
+        params = cls.Params(**{**cls.Params()._asdict(), **values})
+        cls.check_bounds(params, key)
+        return params
+
+    @classmethod
+    def check_bounds(cls, params, key: str = "params") -> None:
+        """Raise :class:`ScenarioError` at ``<key>.<param>`` for the first parameter of ``params``
+        that is not finite or lies outside its declared bound."""
+        for name in cls.Params._fields:
+            value = getattr(params, name)
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+                continue
+            value = float(value)
+            spec = cls.bounds.get(name)
+            unit = cls.units.get(name, "1")
+            shown = f"{value!r}" if unit == "1" else f"{value!r} {unit}"
+            if spec is None:
+                if not math.isfinite(value):
+                    raise ScenarioError(f"{key}.{name}", f"expected a finite number, got {shown}")
+                continue
+            if not within_bound(value, parse_bound(spec)):
+                where = f"in {spec.strip()}" if spec.strip()[0] in "[(" else spec.strip()
+                if unit != "1":
+                    where = f"{where} {unit}"
+                raise ScenarioError(f"{key}.{name}", f"expected a finite value {where}, got {shown}")
 
     @classmethod
     def quantity(cls, name: str, value, key: str) -> float:

@@ -45,6 +45,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dendrite_sim.core.elementwise import exp
 from dendrite_sim.core.registry import register
 from dendrite_sim.neurons.base import NeuronModel
 
@@ -61,7 +62,7 @@ class GuerguievParams(NamedTuple):
 
 
 def sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
+    return 1.0 / (1.0 + exp(-x))
 
 
 def kappa(t, p: GuerguievParams | None = None):
@@ -88,6 +89,8 @@ class Guerguiev(NeuronModel):
     units = {"g_L": "1/ms", "g_B": "1/ms", "g_A": "1/ms", "tau_L": "ms", "tau_s": "ms",
              "phi_max": "1/ms", "E_E": "1", "E_I": "1", "v_basal": "1", "v_apical": "1", "v_soma": "1",
              "apical_integral": "1"}
+    bounds = {"g_L": ">= 0", "g_B": ">= 0", "g_A": ">= 0", "tau_L": "> 0", "tau_s": "> 0",
+              "phi_max": ">= 0"}
     needs_uniform = True
 
     @staticmethod
@@ -98,8 +101,8 @@ class Guerguiev(NeuronModel):
               + g_I * (p.E_I - C) + I_soma)
         C_new = C + dC * dt
         A_int_new = A_int + A * dt
-        lam = p.phi_max / (1.0 + np.exp(-C_new))
-        spiked = u < 1.0 - np.exp(-lam * dt)
+        lam = p.phi_max / (1.0 + exp(-C_new))
+        spiked = u < 1.0 - exp(-lam * dt)
         return B_new, A_new, C_new, A_int_new, spiked
 
     @classmethod

@@ -21,8 +21,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dendrite_sim.core.elementwise import select
 from dendrite_sim.core.registry import register
-from dendrite_sim.neurons.base import NeuronModel, select
+from dendrite_sim.neurons.base import NeuronModel
 
 
 class LIFParams(NamedTuple):
@@ -46,6 +47,7 @@ class LIF(NeuronModel):
     Params = LIFParams
     units = {"E_L": "mV", "tau_m": "ms", "C_m": "pF", "v_th": "mV", "v_reset": "mV", "t_ref": "ms",
              "E_exc": "mV", "E_inh": "mV", "v_soma": "mV", "refractory": "ms"}
+    bounds = {"tau_m": "> 0", "C_m": "> 0", "t_ref": ">= 0"}
 
     @staticmethod
     def step(v, ref, I_exc, I_inh, I_drive, p, dt):

@@ -39,8 +39,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dendrite_sim.core.elementwise import exp, select
 from dendrite_sim.core.registry import register
-from dendrite_sim.neurons.base import NeuronModel, select
+from dendrite_sim.neurons.base import NeuronModel
 
 
 class NaudSprekelerParams(NamedTuple):
@@ -78,10 +79,13 @@ class NaudSprekeler(NeuronModel):
              "bap_length": "ms", "E_d": "mV", "D": "mV", "theta_0": "mV", "delta_theta": "mV",
              "tau_theta": "ms", "w_d0": "mV", "v_soma": "mV", "v_dend": "mV", "w_s": "1",
              "w_d": "mV", "theta": "mV", "bap": "ms"}
+    bounds = {"tau_s": "> 0", "C_s": "> 0", "tau_ws": "> 0", "tau_d": "> 0", "C_d": "> 0",
+              "tau_wd": "> 0", "tau_theta": "> 0", "D": "> 0", "g_s": ">= 0", "g_d": ">= 0",
+              "c_d": ">= 0", "bap_length": ">= 0", "delta_theta": ">= 0"}
 
     @staticmethod
     def step(v_s, v_d, w_s, w_d, theta, bap, I_se, I_si, I_de, I_di, I_soma, I_dend, p, dt):
-        f = 1.0 / (1.0 + np.exp(-(v_d - p.E_d) / p.D))
+        f = 1.0 / (1.0 + exp(-(v_d - p.E_d) / p.D))
         box_on = bap > 0.5 * dt
         K = select(box_on, 1.0, 0.0)
         I_s = p.g_s * f + p.b_w * w_s + I_se + I_si + I_soma
@@ -89,8 +93,8 @@ class NaudSprekeler(NeuronModel):
         v_s_new = v_s + (-(v_s - p.E_L) + (p.tau_s / p.C_s) * I_s) * (dt / p.tau_s)
         v_d_new = v_d + (-(v_d - p.E_L) + (p.tau_d / p.C_d) * I_d) * (dt / p.tau_d)
         w_d_new = w_d + (-w_d + (v_d - p.E_L)) * (dt / p.tau_wd)
-        w_s_new = w_s * np.exp(-dt / p.tau_ws)
-        theta_new = p.theta_0 + (theta - p.theta_0) * np.exp(-dt / p.tau_theta)
+        w_s_new = w_s * exp(-dt / p.tau_ws)
+        theta_new = p.theta_0 + (theta - p.theta_0) * exp(-dt / p.tau_theta)
         bap_new = select(box_on, bap - dt, 0.0)
         spiked = v_s_new > theta_new
         v_s_new = select(spiked, p.E_L, v_s_new)

@@ -38,8 +38,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dendrite_sim.core.elementwise import exp, select
 from dendrite_sim.core.registry import register
-from dendrite_sim.neurons.base import NeuronModel, select
+from dendrite_sim.neurons.base import NeuronModel
 
 
 class UrbanczikSennParams(NamedTuple):
@@ -62,12 +63,12 @@ class UrbanczikSennParams(NamedTuple):
 
 def rate(U, p):
     """φ(U) in 1/ms."""
-    return p.phi_max / (1.0 + p.rate_slope * np.exp(p.beta * (p.theta - U)))
+    return p.phi_max / (1.0 + p.rate_slope * exp(p.beta * (p.theta - U)))
 
 
 def log_rate_slope(U, p):
     """h(U) = d ln φ(U) / dU in 1/mV."""
-    e = p.rate_slope * np.exp(p.beta * (p.theta - U))
+    e = p.rate_slope * exp(p.beta * (p.theta - U))
     return p.beta * e / (1.0 + e)
 
 
@@ -88,6 +89,10 @@ class UrbanczikSenn(NeuronModel):
              "g_sp": "nS", "g_ps": "nS", "E_ex": "mV", "E_in": "mV", "t_ref": "ms", "phi_max": "1/ms",
              "rate_slope": "1", "beta": "1/mV", "theta": "mV", "v_soma": "mV", "v_dend": "mV",
              "refractory": "ms"}
+    # the leaks are > 0: the exponential-Euler steady states divide by g_L + g_sp + ... and
+    # g_L_d + g_ps
+    bounds = {"C": "> 0", "g_L": "> 0", "C_d": "> 0", "g_L_d": "> 0", "g_sp": ">= 0", "g_ps": ">= 0",
+              "t_ref": ">= 0", "phi_max": ">= 0", "rate_slope": ">= 0", "beta": ">= 0"}
     needs_uniform = True
 
     @staticmethod
@@ -95,16 +100,16 @@ class UrbanczikSenn(NeuronModel):
         # soma: C dU/dt = −g_tot U + (g_L E_L + g_sp V_d + g_ex E_ex + g_in E_in + I_s)
         g_tot = p.g_L + p.g_sp + g_ex + g_in
         U_inf = (p.g_L * p.E_L + p.g_sp * V_d + g_ex * p.E_ex + g_in * p.E_in + I_soma) / g_tot
-        U_new = U_inf + (U - U_inf) * np.exp(-dt * g_tot / p.C)
+        U_new = U_inf + (U - U_inf) * exp(-dt * g_tot / p.C)
         # dendrite: C_d dV_d/dt = −g_dtot V_d + (g_L_d E_L_d + g_ps U + I_ex + I_in + I_d)
         g_dtot = p.g_L_d + p.g_ps
         V_inf = (p.g_L_d * p.E_L_d + p.g_ps * U + I_ex + I_in + I_dend) / g_dtot
-        V_d_new = V_inf + (V_d - V_inf) * np.exp(-dt * g_dtot / p.C_d)
+        V_d_new = V_inf + (V_d - V_inf) * exp(-dt * g_dtot / p.C_d)
         # Poisson spike with dead time, no reset
         ref = ref - dt
         active = ref < 0.5 * dt
-        phi = p.phi_max / (1.0 + p.rate_slope * np.exp(p.beta * (p.theta - U_new)))
-        spiked = active & (u < 1.0 - np.exp(-phi * dt))
+        phi = p.phi_max / (1.0 + p.rate_slope * exp(p.beta * (p.theta - U_new)))
+        spiked = active & (u < 1.0 - exp(-phi * dt))
         ref_new = select(spiked, p.t_ref, select(active, 0.0, ref))
         return U_new, V_d_new, ref_new, spiked
 

@@ -53,9 +53,11 @@ and calls the kernels once per presynaptic spike; every synapse of that CSR row 
 ``w · release``. With heterogeneous parameters keep the state per synapse and pass per-synapse
 parameter arrays (:func:`stack_params`) — the same kernels, elementwise.
 
-Kernels (:func:`stp_relax`, :func:`stp_spike`, :func:`stp_rest_state`) are elementwise: numpy
-arrays in the reference backend, scalars under ``numba.njit`` (they are also registered with
-``numba.extending.register_jitable`` so compiled code can call them directly).
+Kernels (:func:`stp_relax`, :func:`stp_spike`, :func:`stp_rest_state`) are elementwise and
+written only in the kernel language (:mod:`dendrite_sim.core.elementwise`: ``exp``, ``select``):
+numpy arrays in the reference backend, scalars under ``numba.njit`` (they are also registered
+with ``numba.extending.register_jitable`` so compiled code can call them directly), and CUDA
+device code (``tests/test_cuda_kernels.py`` compiles them to PTX and runs them in the simulator).
 
 Closed-form references for tests and docs: :func:`stp_train_amplitudes` (event recursion for any
 spike train), :func:`stp_regular_train` (regular train: geometric closed form for u, recursion for
@@ -71,9 +73,9 @@ from typing import NamedTuple
 import numpy as np
 from numba.extending import register_jitable
 
+from dendrite_sim.core.elementwise import exp, select
 from dendrite_sim.core.errors import ScenarioError
 from dendrite_sim.core.schema import check_name, number_or_time
-from dendrite_sim.neurons.base import select
 
 TSODYKS2 = 0
 MONGILLO = 1
@@ -129,8 +131,8 @@ def stp_relax(u, x, elapsed_ms, U, tau_D, tau_F, variant):
     u_rest = select(variant == TSODYKS2, 0.0, U)
     has_F = tau_F > 0.0
     has_D = tau_D > 0.0
-    decay_F = select(has_F, np.exp(-elapsed_ms / select(has_F, tau_F, 1.0)), 0.0)
-    decay_D = select(has_D, np.exp(-elapsed_ms / select(has_D, tau_D, 1.0)), 0.0)
+    decay_F = select(has_F, exp(-elapsed_ms / select(has_F, tau_F, 1.0)), 0.0)
+    decay_D = select(has_D, exp(-elapsed_ms / select(has_D, tau_D, 1.0)), 0.0)
     u_new = u_rest + (u - u_rest) * decay_F
     x_new = 1.0 - (1.0 - x) * decay_D
     return u_new, x_new

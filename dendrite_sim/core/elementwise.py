@@ -1,0 +1,278 @@
+"""The kernel language: the elementwise primitives that neuron models and synapse kernels may use.
+
+A model's ``step``, an STP kernel or a synapse-rule hook is written once and runs on three
+targets. Each primitive below is one Python function with one lowering per target:
+
+=============  ==================================  ===================================  ==================
+primitive      numpy arrays (reference backend)    Numba CPU (fused loop, scalars)      Numba CUDA
+=============  ==================================  ===================================  ==================
+exp, log,      ``np.exp`` … (the ufunc itself)     ``np.exp`` … inlined into the        ``math.exp`` …
+expm1, log1p,                                      caller's IR (``inline="always"``)    (libdevice)
+sqrt, tanh
+power (pow)    ``np.power``                        ``np.power``                         ``math.pow``
+absolute (abs) ``np.absolute``                     ``np.absolute``                      ``abs``
+minimum,       ``np.minimum``, ``np.maximum``      ``np.minimum``, ``np.maximum``       branch-free
+maximum                                                                                 compare + select
+clip           ``minimum(maximum(x, lo), hi)``     same                                 same
+select (where) ``np.where(cond, a, b)``            ``a if cond else b``                 ``a if cond else b``
+=============  ==================================  ===================================  ==================
+
+Why each lowering is what it is:
+
+* **numpy**: calling the numpy ufunc keeps the reference backend's :class:`LibmArray` shim in
+  charge (``dendrite_sim.engine.numpy_backend``): a ufunc called on such an array is routed
+  element by element to the C library, which is what compiled Numba code calls, so numpy and
+  numba results stay bit-identical.
+* **Numba CPU**: the overload's body is ``np.exp(x)`` — the very call the models made before this
+  module existed — and it is inlined at the Numba IR level (``inline="always"``), so it is
+  lowered inside the caller with the caller's ``fastmath`` and ``error_model`` flags. The
+  generated machine code, and hence every result, is the same as calling ``np.exp`` directly;
+  the fused loop loses no speed. ``select`` keeps its scalar branch as a small cached function
+  that LLVM inlines (a ``select`` instruction), as before.
+* **CUDA**: Numba's CUDA target supports no numpy ufuncs in device code, so each primitive is
+  lowered to its ``math`` function (libdevice). The lowering is registered with the CUDA
+  target's own typing and lowering registries (numba-cuda keeps them apart from the CPU's) as
+  ``type_callable`` + ``lower_builtin`` pairs that compile a tiny ``math``-based body inline.
+  Unlike an ``@overload`` for the CUDA target this needs no GPU: ``numba.cuda.compile_ptx``
+  compiles a model to PTX on a machine without a driver (the CI test does exactly that). Call
+  :func:`register_cuda` once before compiling for CUDA (it imports ``numba.cuda``, about 1 s,
+  which is why importing this module does not do it unless ``numba.cuda`` is already loaded).
+  In Numba's CUDA *simulator* (``NUMBA_ENABLE_CUDASIM=1``) kernels run as Python, so the numpy
+  lowering is used on numpy scalars and :func:`register_cuda` does nothing.
+
+Semantics every target shares: IEEE double arithmetic as written (no reassociation unless the
+caller asks for ``fastmath``); ``minimum``/``maximum``/``clip`` propagate NaN as numpy does;
+``clip(x, lo, hi) = minimum(maximum(x, lo), hi)`` (``np.clip``'s result for ``lo <= hi``);
+``select(cond, a, b)`` evaluates both ``a`` and ``b`` (write ``select(ok, x / select(ok, y,
+1.0), 0.0)`` to keep a division by zero out of the unused branch, as ``synapses/stp.py`` does).
+
+Models combine boolean conditions with ``&``, ``|`` and ``~`` (not ``and``/``or``), which work
+on arrays and on scalars on every target.
+
+Adding a primitive: a Python function calling the numpy ufunc, an entry in :data:`_CPU_UFUNC`
+(or its own ``@overload``), a ``math``-based body in :data:`_CUDA` with its typing kind, and a
+line in ``tests/test_cuda_kernels.py``'s primitive case list.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+import sys
+
+import numpy as np
+from numba.extending import overload
+
+__all__ = ["exp", "log", "expm1", "log1p", "sqrt", "tanh", "power", "pow", "absolute", "abs",
+           "minimum", "maximum", "clip", "select", "where", "register_cuda"]
+
+
+# ----------------------------------------------------------------------------- numpy (and Python)
+def exp(x):
+    """e**x elementwise."""
+    return np.exp(x)
+
+
+def log(x):
+    """Natural logarithm elementwise."""
+    return np.log(x)
+
+
+def expm1(x):
+    """e**x − 1 elementwise, accurate for small x."""
+    return np.expm1(x)
+
+
+def log1p(x):
+    """ln(1 + x) elementwise, accurate for small x."""
+    return np.log1p(x)
+
+
+def sqrt(x):
+    """Square root elementwise."""
+    return np.sqrt(x)
+
+
+def tanh(x):
+    """Hyperbolic tangent elementwise."""
+    return np.tanh(x)
+
+
+def power(x, y):
+    """x**y elementwise (floating point)."""
+    return np.power(x, y)
+
+
+def absolute(x):
+    """|x| elementwise."""
+    return np.absolute(x)
+
+
+def minimum(a, b):
+    """Elementwise minimum; NaN if either is NaN."""
+    return np.minimum(a, b)
+
+
+def maximum(a, b):
+    """Elementwise maximum; NaN if either is NaN."""
+    return np.maximum(a, b)
+
+
+def clip(x, lo, hi):
+    """``minimum(maximum(x, lo), hi)`` elementwise (NaN propagates)."""
+    return np.minimum(np.maximum(x, lo), hi)
+
+
+def select(cond, a, b):
+    """Elementwise ``a if cond else b`` (numpy: ``np.where``; compiled code: a scalar branch)."""
+    return np.where(cond, a, b)
+
+
+where = select
+pow = power          # the kernel language's names (they shadow the builtins where imported)
+abs = absolute
+
+
+# ----------------------------------------------------------------------------- Numba CPU
+#: primitive → the numpy call its CPU overload inlines (``np.exp(x)`` in the caller's IR).
+_CPU_UFUNC = {exp: np.exp, log: np.log, expm1: np.expm1, log1p: np.log1p, sqrt: np.sqrt,
+              tanh: np.tanh, power: np.power, absolute: np.absolute, minimum: np.minimum,
+              maximum: np.maximum}
+
+
+def _register_cpu_ufunc(fn, ufunc) -> None:
+    if fn in (power, minimum, maximum):
+        def typer(x, y):
+            return lambda x, y: ufunc(x, y)
+    else:
+        def typer(x):
+            return lambda x: ufunc(x)
+    overload(fn, inline="always")(typer)
+
+
+for _fn, _ufunc in _CPU_UFUNC.items():
+    _register_cpu_ufunc(_fn, _ufunc)
+
+
+@overload(clip, inline="always")
+def _clip_cpu(x, lo, hi):
+    return lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi)
+
+
+@overload(select, jit_options={"cache": True})
+def _select_cpu(cond, a, b):
+    from numba import types
+
+    if any(isinstance(t, types.Array) for t in (cond, a, b)):
+        return lambda cond, a, b: np.where(cond, a, b)
+
+    def impl(cond, a, b):
+        return a if cond else b
+
+    return impl
+
+
+# ----------------------------------------------------------------------------- Numba CUDA
+def _cuda_select(cond, a, b):
+    return a if cond else b
+
+
+def _cuda_minimum(a, b):
+    return a if (a < b or a != a) else b
+
+
+def _cuda_maximum(a, b):
+    return a if (a > b or a != a) else b
+
+
+def _cuda_clip(x, lo, hi):
+    y = x if (x > lo or x != x) else lo
+    return y if (y < hi or y != y) else hi
+
+
+#: primitive → (typing kind, ``math``-based body compiled inline in CUDA device code). Kinds:
+#: "float1" (one number → float of its width), "float2", "same1" (|x| keeps the type), "unify2",
+#: "unify3" (result of the common type), "select" (common type of a and b).
+_CUDA = {
+    exp: ("float1", lambda x: math.exp(x)),
+    log: ("float1", lambda x: math.log(x)),
+    expm1: ("float1", lambda x: math.expm1(x)),
+    log1p: ("float1", lambda x: math.log1p(x)),
+    sqrt: ("float1", lambda x: math.sqrt(x)),
+    tanh: ("float1", lambda x: math.tanh(x)),
+    power: ("float2", lambda x, y: math.pow(x, y)),
+    absolute: ("same1", lambda x: builtins.abs(x)),   # the builtin, not this module's alias
+    minimum: ("unify2", _cuda_minimum),
+    maximum: ("unify2", _cuda_maximum),
+    clip: ("unify3", _cuda_clip),
+    select: ("select", _cuda_select),
+}
+_cuda_registered = False
+
+
+def register_cuda() -> None:
+    """Register the CUDA lowerings of every primitive (idempotent; needs ``numba-cuda``).
+
+    Must run before a function that uses the primitives is compiled for CUDA (``cuda.jit``,
+    ``cuda.compile_ptx``). Does nothing in the CUDA simulator, where kernels run as Python.
+    """
+    global _cuda_registered
+    if _cuda_registered:
+        return
+    from numba import cuda  # noqa: F401 - raises ImportError with install advice if absent
+    from numba.cuda.core import config as cuda_config
+
+    if cuda_config.ENABLE_CUDASIM:
+        _cuda_registered = True
+        return
+    from numba.cuda import types
+    from numba.cuda.core.imputils import lower_builtin
+    from numba.cuda.extending import type_callable
+
+    def as_float(t):
+        if isinstance(t, types.Float):
+            return t
+        if isinstance(t, (types.Integer, types.Boolean)):
+            return types.float64
+        return None
+
+    def make_typer(kind):
+        def typing(context):
+            def numbers(*ts):
+                return all(isinstance(t, (types.Number, types.Boolean)) for t in ts)
+
+            if kind == "float1":
+                def typer(x):
+                    return as_float(x) if numbers(x) else None
+            elif kind == "same1":
+                def typer(x):
+                    return x if numbers(x) else None
+            elif kind == "float2":
+                def typer(x, y):
+                    return as_float(context.unify_pairs(x, y)) if numbers(x, y) else None
+            elif kind == "unify2":
+                def typer(a, b):
+                    return context.unify_pairs(a, b) if numbers(a, b) else None
+            elif kind == "unify3":
+                def typer(x, lo, hi):
+                    return context.unify_types(x, lo, hi) if numbers(x, lo, hi) else None
+            else:  # select: any condition that converts to bool, the common type of a and b
+                def typer(cond, a, b):
+                    return context.unify_pairs(a, b)
+            return typer
+        return typing
+
+    def make_lowering(body):
+        def lower(context, builder, sig, args):
+            return context.compile_internal(builder, body, sig, args)
+        return lower
+
+    arity = {"float1": 1, "same1": 1, "float2": 2, "unify2": 2, "unify3": 3, "select": 3}
+    for fn, (kind, body) in _CUDA.items():
+        type_callable(fn)(make_typer(kind))
+        lower_builtin(fn, *([types.Any] * arity[kind]))(make_lowering(body))
+    _cuda_registered = True
+
+
+if "numba.cuda" in sys.modules:      # a CUDA user imported numba.cuda first: register now
+    register_cuda()
