@@ -39,14 +39,14 @@ def build(backend: str) -> tuple[Network, object]:
     return net, proj
 
 
-def direct(pre_steps: list[np.ndarray], v_after: np.ndarray, proj) -> np.ndarray:
+def direct(pre_steps: list[np.ndarray], v_after: np.ndarray, proj, steps: int = STEPS) -> np.ndarray:
     """The rule's equation integrated in numpy from recorded spikes and voltages."""
     eta, tau, theta, w_min, w_max = 0.02, 8.0, -62.0, 0.0, 150.0
     pre_of, post_of = proj.conn.pre_indices(), proj.conn.indices
     w = np.full(proj.conn.nnz, 60.0)
     psp = np.zeros(20)
     f = math.exp(-DT / tau)
-    for n in range(STEPS):
+    for n in range(steps):
         psp *= f
         w = np.minimum(np.maximum(w + DT * eta * psp[pre_of] * (v_after[n, post_of] - theta), w_min), w_max)
         psp[pre_steps[n]] += 1.0
@@ -95,3 +95,82 @@ def test_plugin_file_is_small_and_errors_name_the_key():
     net.population("lif", 2, "lif")
     with pytest.raises(ScenarioError, match=r"argument 'v_dend' of per_step"):
         net.projection("pre", "lif", "exc", weight=1.0, name="c", plasticity="dendritic_hebb")
+
+
+TOML = """
+[scenario]
+experiment = "simulate"
+seed = 9
+plugins = ["{plugin}"]
+
+[simulation]
+dt = "0.1 ms"
+duration = "{duration} ms"
+backend = "{backend}"
+
+[network.populations.pre]
+type = "poisson"
+n = 20
+rate = "40 Hz"
+
+[network.populations.pyr]
+model = "naud_sprekeler"
+n = 6
+
+[network.inputs.dend]
+type = "current"
+target = "pyr"
+compartment = "dend"
+bias = "300 pA"
+
+[network.inputs.soma]
+type = "current"
+target = "pyr"
+compartment = "soma"
+bias = "300 pA"
+
+[network.projections.pre_dend]
+pre = "pre"
+post = "pyr"
+channel = "dend_exc"
+connectivity = "fixed_probability"
+p = 0.5
+weight = "60 pA"
+plasticity = {{ rule = "dendritic_hebb", eta = 0.02, tau_psp = "8 ms", theta = "-62 mV", w_max = "150 pA" }}
+"""
+
+
+def test_user_rule_from_a_toml_scenario_on_both_backends(tmp_path):
+    """The TOML run saves weights equal (bit for bit, both backends) to the same network built
+    in Python, whose weights follow the rule's equation (checked against ``direct``)."""
+    from dendrite_sim import cli
+
+    duration = 200.0
+    saved = {}
+    for backend in ("numpy", "numba"):
+        path = tmp_path / f"{backend}.toml"
+        path.write_text(TOML.format(plugin=PLUGIN.as_posix(), duration=duration, backend=backend))
+        assert cli.main(["check", str(path)]) == 0
+        assert cli.main(["run", str(path), "--out", str(tmp_path / backend)]) == 0
+        saved[backend] = np.load(tmp_path / backend / "weights.npz")
+    np.testing.assert_array_equal(saved["numpy"]["pre_dend_w"], saved["numba"]["pre_dend_w"])
+
+    net = Network(dt=DT, seed=9, backend="numpy")
+    net.poisson_group("pre", 20, rate=40.0)
+    net.population("pyr", 6, "naud_sprekeler")
+    net.current("pyr", "dend", bias=300.0)
+    net.current("pyr", "soma", bias=300.0)
+    proj = net.projection("pre", "pyr", "dend_exc", "fixed_probability", p=0.5, weight=60.0, name="pre_dend",
+                          plasticity={"rule": "dendritic_hebb", "eta": 0.02, "tau_psp": "8 ms", "theta": "-62 mV",
+                                      "w_max": "150 pA"})
+    spikes = net.spike_monitor("pre", events=False, bursts=False)
+    vd = net.state_monitor("pyr", ["v_dend"])
+    steps = int(round(duration / DT))
+    net.run(duration)
+    np.testing.assert_array_equal(proj.conn.weights, saved["numba"]["pre_dend_w"])
+    v_rec = np.asarray(vd["v_dend"])
+    v_after = np.vstack([v_rec[1:], net["pyr"].state["v_dend"][None, :]])
+    t_steps = np.rint(np.asarray(spikes.t) / DT).astype(int)
+    pre_steps = [np.asarray(spikes.i)[t_steps == n] for n in range(steps)]
+    np.testing.assert_allclose(proj.conn.weights, direct(pre_steps, v_after, proj, steps), rtol=1e-12, atol=1e-9)
+    assert np.abs(proj.conn.weights - 60.0).max() > 1.0

@@ -48,6 +48,9 @@ class SpikingGroup:
     phases: ClassVar[tuple[str, ...]] = ("update", "bookkeeping")
     is_model: ClassVar[bool] = False
 
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, n={self.n})"
+
     def __post_init__(self):
         self.spiked = np.zeros(self.n, dtype=np.bool_)
         self.spike_idx = np.zeros(self.n, dtype=np.int64)
