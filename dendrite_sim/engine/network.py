@@ -92,15 +92,6 @@ class Network:
         self._structure_version = 0
         self.timings: dict[str, float] = {}
 
-    @classmethod
-    def from_spec(cls, network: dict, *, dt: float, seed: int = 0, backend: str = "numba", fastmath: bool = False,
-                  key: str = "network", **kwargs) -> Network:
-        """A network from a scenario's ``[network]`` table (populations, projections, inputs),
-        validated as ``dendrite-sim check`` does: see :mod:`dendrite_sim.engine.spec`."""
-        from dendrite_sim.engine import spec
-
-        return spec.build(network, dt=dt, seed=seed, backend=backend, fastmath=fastmath, key=key, **kwargs)
-
     # ------------------------------------------------------------------ helpers
     @property
     def t(self) -> float:
