@@ -22,8 +22,9 @@ their transcendental functions differ by at most a few ulp (2.2e-16 relative eac
 the models chains at most ~20 operations with cancellations of at most a factor ~100
 (``v − E_L`` near rest), so a correct kernel stays below ~20 · 100 · 4.4e-16 ≈ 1e-12 of the
 output's scale, while any real error (a wrong branch, a swapped argument) is many orders larger.
-(On a real GPU libdevice's ``exp`` is within 2 ulp as well: the same bound applies; run this file
-as a script without ``NUMBA_ENABLE_CUDASIM`` on a machine with a GPU to check.)
+(On a real GPU libdevice's ``exp`` is within 2 ulp as well, so the same bound applies: run this
+file as a script, ``python tests/test_cuda_kernels.py``, without ``NUMBA_ENABLE_CUDASIM`` on a
+machine with a GPU; it prints the same report with ``"__mode__": "gpu"``.)
 
 Adding a case (e.g. a synapse-rule hook): append a :class:`Case` to the list that
 :func:`cuda_cases` returns — ``Case(name, fn, build)`` where ``fn`` is the elementwise function
@@ -304,6 +305,7 @@ def _simulator():
 
 @pytest.fixture(scope="module")
 def simulator_report(_simulator):
+    _cuda_or_skip()
     try:
         out, err = _simulator.communicate(timeout=300)
     except subprocess.TimeoutExpired:
