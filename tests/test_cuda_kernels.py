@@ -175,13 +175,49 @@ def stp_cases() -> list[Case]:
     ]
 
 
-def synapse_rule_cases() -> list[Case]:
-    """Hooks of in-loop synapse rules (``on_pre``, ``on_post``, ``per_step``, trace updates).
+PLUGIN_RULE = Path(__file__).parent / "data" / "plugins" / "dendritic_hebb.py"
 
-    Add one :class:`Case` per hook, with a builder that returns the hook's arguments in its
-    signature order (per-synapse values and traces as arrays of length ``n``, ``p`` and ``dt``
-    shared)."""
-    return []
+
+def _hook_build(rule, hook: str, params) -> Callable:
+    """Arguments of ``hook`` by name: weights in [0, 1], traces in [0, 3], synapse variables in
+    [−1, 1], postsynaptic voltages in [−80, −40] mV, the rule's parameters and dt."""
+    def build(rng, n):
+        args = []
+        for a in rule.hook_args(hook):
+            if a == "w":
+                args.append(rng.uniform(0.0, 1.0, n))
+            elif a in rule.pre_traces or a in rule.post_traces:
+                args.append(rng.uniform(0.0, 3.0, n))
+            elif a in rule.synapse_vars:
+                args.append(rng.uniform(-1.0, 1.0, n))
+            elif a == "p":
+                args.append(params)
+            elif a == "dt":
+                args.append(DT)
+            else:                                    # a variable of the postsynaptic model
+                args.append(rng.uniform(-80.0, -40.0, n))
+        return tuple(args)
+    return build
+
+
+def synapse_rule_cases() -> list[Case]:
+    """Hooks of in-loop synapse rules (``on_pre``, ``on_post``, ``per_step``, trace updates):
+    every synapse rule registered by the package, with each of its presets, and the user's rule
+    of ``tests/data/plugins/dendritic_hebb.py`` (a per-step hook reading ``v_dend``)."""
+    from dendrite_sim.core import registry
+
+    registry.load_plugin(PLUGIN_RULE, "scenario.plugins")
+    cases = []
+    for name, rule in sorted(available("rule").items()):
+        if not getattr(rule, "is_synapse_rule", False):
+            continue
+        if not (rule.__module__.startswith("dendrite_sim.") or name == "dendritic_hebb"):
+            continue
+        param_sets = {"default": rule.Params(), **rule.presets}
+        for hook in rule.hooks():
+            for pname, params in param_sets.items():
+                cases.append(Case(f"rule:{name}.{hook}[{pname}]", getattr(rule, hook), _hook_build(rule, hook, params)))
+    return cases
 
 
 def cuda_cases() -> list[Case]:

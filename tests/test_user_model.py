@@ -18,7 +18,8 @@ from test_neuron_models import DT, const_drive, simulate, simulate_numba, spike_
 
 from dendrite_sim import register
 from dendrite_sim.core import registry
-from dendrite_sim.neurons.base import NeuronModel, select
+from dendrite_sim.core.elementwise import select
+from dendrite_sim.neurons.base import NeuronModel
 
 
 # ----------------------------------------------------------------- the user's file starts here
@@ -45,6 +46,7 @@ class QIF(NeuronModel):
     Params = QIFParams
     units = {"C": "pF", "k": "nS/mV", "v_r": "mV", "v_t": "mV", "v_peak": "mV",
              "v_reset": "mV", "v_soma": "mV"}
+    bounds = {"C": "> 0", "k": "> 0"}           # physical ranges: "C = 0" is refused by check
 
     @staticmethod
     def step(v, I_exc, I_drive, p, dt):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -176,3 +177,70 @@ def number_or_time(value, key: str, time: bool) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
         raise ScenarioError(key, f"expected a number{' or a time with units' if time else ''}, got {value!r}")
     return float(value)
+
+
+# --------------------------------------------------------------------------- physical bounds
+# The grammar shared by neuron models' and synapse rules' ``bounds``: "> x", ">= x", "< x",
+# "<= x" or an interval "[a, b]", "(a, b]", "[a, b)", "(a, b)", in the parameter's own unit.
+
+_NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?inf"
+_BOUND_OP = re.compile(rf"^(>=|<=|>|<)\s*({_NUM})$")
+_BOUND_INTERVAL = re.compile(rf"^([\[(])\s*({_NUM})\s*,\s*({_NUM})\s*([\])])$")
+
+
+def parse_bound(spec: str) -> tuple[float, bool, float, bool]:
+    """``"> 0"`` → ``(0, False, inf, False)``: (low, low included, high, high included).
+
+    Accepts ``"> x"``, ``">= x"``, ``"< x"``, ``"<= x"`` and intervals ``"[a, b]"``, ``"(a, b]"``,
+    ``"[a, b)"``, ``"(a, b)"``; raises ``ValueError`` for anything else (a model-definition bug).
+    """
+    s = spec.strip()
+    m = _BOUND_OP.match(s)
+    if m:
+        op, x = m.group(1), float(m.group(2))
+        if op[0] == ">":
+            return x, op == ">=", math.inf, False
+        return -math.inf, False, x, op == "<="
+    m = _BOUND_INTERVAL.match(s)
+    if m and float(m.group(2)) <= float(m.group(3)):
+        return float(m.group(2)), m.group(1) == "[", float(m.group(3)), m.group(4) == "]"
+    raise ValueError(f"bad bound {spec!r}: expected '> x', '>= x', '< x', '<= x' or an interval '[a, b]'")
+
+
+def within_bound(value: float, bound: tuple[float, bool, float, bool]) -> bool:
+    """Whether a finite ``value`` lies in ``bound`` (:func:`parse_bound`); NaN and ±inf never do."""
+    lo, lo_in, hi, hi_in = bound
+    return (math.isfinite(value) and (value >= lo if lo_in else value > lo)
+            and (value <= hi if hi_in else value < hi))
+
+
+def check_bounds(bounds: Mapping[str, str], units: Mapping[str, str], params, key: str = "params") -> None:
+    """Raise :class:`ScenarioError` at ``<key>.<field>`` for the first numeric field of the
+    record ``params`` that is not finite or lies outside its bound in ``bounds``; ``units``
+    (field → pint unit) only words the message (``expected a finite value > 0 pF, got 0.0 pF``)."""
+    for name in params._fields:
+        value = getattr(params, name)
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+            continue
+        value = float(value)
+        spec = bounds.get(name)
+        unit = units.get(name, "1")
+        shown = f"{value!r}" if unit == "1" else f"{value!r} {unit}"
+        if spec is None:
+            if not math.isfinite(value):
+                raise ScenarioError(f"{key}.{name}", f"expected a finite number, got {shown}")
+            continue
+        if not within_bound(value, parse_bound(spec)):
+            where = f"in {spec.strip()}" if spec.strip()[0] in "[(" else spec.strip()
+            if unit != "1":
+                where = f"{where} {unit}"
+            raise ScenarioError(f"{key}.{name}", f"expected a finite value {where}, got {shown}")
+
+
+def check_bounds_declaration(cls, bounds: Mapping[str, str], params_type) -> None:
+    """At class definition: every bounded name is a field of ``params_type``, every bound parses."""
+    fields = getattr(params_type, "_fields", ())
+    for name, spec in bounds.items():
+        if name not in fields:
+            raise TypeError(f"{cls.__name__}.bounds names {name!r}, which is not a field of {params_type.__name__}")
+        parse_bound(spec)

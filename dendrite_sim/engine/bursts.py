@@ -38,7 +38,7 @@ import math
 import numpy as np
 from numba.extending import register_jitable
 
-from dendrite_sim.neurons.base import select
+from dendrite_sim.core.elementwise import select
 
 #: ``last_step`` of a neuron that has not spiked yet (a gap longer than any window).
 NEVER = -(2 ** 40)

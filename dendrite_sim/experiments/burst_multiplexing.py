@@ -18,6 +18,18 @@ current steps +w = ``noise_weight`` and −w·τ_exc/τ_inh decaying with the ch
 excitatory and 10 ms inhibitory, so that the noise has zero mean), independent for every neuron
 and compartment.
 
+The network is a ``[network]`` table of the engine's spec (:mod:`dendrite_sim.engine.spec`)
+generated from the validated parameters (:func:`network_table`: the population ``pyr``, per
+compartment a ``current`` input holding μ + σ·s(t) — common to all neurons, so the spec's
+``values`` express it — and the two noise ``poisson`` inputs) and built by
+:func:`dendrite_sim.engine.spec.build`; only the spike monitor is added afterwards through the
+Network API. ``dendrite-sim check`` runs the same spec on that table (stand-in values for the
+signals, which need the seed), estimates the run's memory (network, signals, decoding grid,
+spike records; :func:`estimate_memory`) against this machine's, and dry-builds the network
+(:func:`check_network`), so that what ``run`` would refuse because of a value is refused there,
+under this experiment's keys (``network.n_neurons``, ``somatic_input.noise_sources``,
+``network.neuron.C_s``, ...).
+
 Somatic input sets the *event* rate (an event = a spike after more than T_b = 16 ms of
 silence); dendritic input sets the *burst* probability P (a burst = an event with a second
 spike within T_b), because a backpropagating action potential turns into a dendritic plateau
@@ -95,6 +107,7 @@ decoding grid.
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -105,8 +118,8 @@ from dendrite_sim.core.interfaces import Experiment
 from dendrite_sim.core.registry import register
 from dendrite_sim.core.schema import Field
 from dendrite_sim.engine import bursts as B
+from dendrite_sim.engine import spec as netspec
 from dendrite_sim.engine.backends import BACKEND_NAMES
-from dendrite_sim.engine.random import MAX_LAMBDA
 from dendrite_sim.synapses import stp as stpmod
 
 DECODERS = ("event_rate", "burst_rate", "burst_fraction", "std", "stf", "stf_over_std")
@@ -247,6 +260,170 @@ def _input_schema(mean, amplitude, tau, noise_weight):
     }
 
 
+# --------------------------------------------------------------------------- the network spec
+POP = "pyr"
+SIGNAL_SECTIONS = (("soma", "somatic_input"), ("dend", "dendritic_input"))
+#: Scenario keys of the engine's keys outside ``[network]`` (see :func:`dendrite_sim.engine.spec.build`).
+OUTER_KEYS = {"dt": "network.dt", "backend": "network.backend", "fastmath": "network.backend",
+              "duration": "network.duration"}
+#: Bytes per sample of the slow signals (``input.sample``): for each of the two, the OU draw and its
+#: standardisation (6 float64 arrays), the drive array, its list in the network table (a float
+#: object and a pointer), the spec's validated copy (a pointer) and the engine's array.
+SIGNAL_BYTES_PER_SAMPLE = 2 * (6 * 8 + 8 + 32 + 8 + 8)
+#: Bytes per bin of the decoding grid: six decoded signals, the binning temporaries of
+#: :func:`population_signal` (bin index, counts, rate), the inputs and time on the grid.
+DECODING_BYTES_PER_BIN = 15 * 8
+#: Bytes per recorded spike: the monitor's spike, event and burst records (12 bytes each) and the
+#: offline decoding (integer steps and indices, releases, bin indices and weights).
+SPIKE_BYTES = 3 * 12 + 6 * 8
+#: Mean rate assumed for the spike records in the memory estimate (the default scenario fires
+#: 7.2 spikes/s; the buffers double as they grow).
+ASSUMED_RATE_HZ = 20.0
+#: The spike monitor's default cap (:meth:`dendrite_sim.engine.network.Network.spike_monitor`).
+MAX_SPIKES = 50_000_000
+
+
+def network_table(cfg, s: np.ndarray | None = None, d: np.ndarray | None = None) -> dict:
+    """The experiment's network as a ``[network]`` table of the engine's spec
+    (:mod:`dendrite_sim.engine.spec`), generated from the validated ``cfg``.
+
+    One population ``pyr`` (naud_sprekeler, ``network.n_neurons``, ``network.neuron``,
+    ``network.burst_window``); per compartment a ``current`` input ``<section>.signal`` of values
+    μ + σ·s(t) held for ``input.sample`` (the signal is common to all neurons, so the spec's
+    ``values`` express it) and the two Poisson inputs ``<section>.noise_exc`` / ``noise_inh``
+    (weights +w and −w·τ_exc/τ_inh with the model's channel time constants). The names are the
+    engine's random streams: the same as before the spec, so results are unchanged.
+    ``s``, ``d``: the standardised signals (:meth:`BurstMultiplexing.signals`); None (at check
+    time, before a seed) puts two stand-in values μ ± σ·√(samples − 1), the largest a unit-variance
+    sample can reach, so that a drive that would overflow is refused before the signals exist.
+    """
+    from dendrite_sim.neurons.naud_sprekeler import NaudSprekeler
+
+    nc = cfg["network"]
+    sample = cfg["input"]["sample"]
+    n_samples = int(math.ceil(nc["duration"] / sample - 1e-9))
+    bound = math.sqrt(max(n_samples - 1, 1))
+    tau = NaudSprekeler.channels
+    pops = {POP: {"model": "naud_sprekeler", "n": nc["n_neurons"], "params": dict(nc["neuron"]),
+                  "burst_window": f"{nc['burst_window']!r} ms"}}
+    inputs = {}
+    for (comp, sec), sig in zip(SIGNAL_SECTIONS, (s, d)):
+        c = cfg[sec]
+        if sig is None:
+            values = [c["mean"] - c["amplitude"] * bound, c["mean"] + c["amplitude"] * bound]
+        else:
+            values = (c["mean"] + c["amplitude"] * sig).tolist()
+        inputs[f"{sec}.signal"] = {"type": "current", "target": POP, "compartment": comp, "values": values,
+                                   "values_dt": f"{sample!r} ms"}
+        if c["noise_sources"] > 0 and c["noise_rate"] > 0 and c["noise_weight"] > 0:
+            exc, inh = f"{comp}_exc", f"{comp}_inh"
+            w_inh = -c["noise_weight"] * tau[exc] / tau[inh]        # zero mean current
+            for ch, w in ((exc, c["noise_weight"]), (inh, w_inh)):
+                inputs[f"{sec}.noise_{ch[-3:]}"] = {"type": "poisson", "target": POP, "channel": ch,
+                                                    "n_sources": c["noise_sources"],
+                                                    "rate": f"{c['noise_rate']!r} Hz", "weight": f"{w!r} pA"}
+    return {"populations": pops, "inputs": inputs}
+
+
+def _spec_key_map() -> tuple[dict, dict]:
+    """(exact keys, prefixes) of the spec's keys (``network.populations.pyr.n``) → the
+    experiment's (``network.n_neurons``); list indices (``values[1]``) are dropped first."""
+    fields = {f"network.populations.{POP}.n": "network.n_neurons",
+              f"network.populations.{POP}.burst_window": "network.burst_window",
+              f"network.populations.{POP}.params": "network.neuron"}
+    for _, sec in SIGNAL_SECTIONS:
+        base = f"network.inputs.{sec}"
+        fields.update({f"{base}.signal.values": f"{sec}.amplitude", f"{base}.signal.array": f"{sec}.amplitude",
+                       f"{base}.signal.values_dt": "input.sample", f"{base}.signal.array_dt": "input.sample"})
+        for kind in ("exc", "inh"):
+            fields.update({f"{base}.noise_{kind}.n_sources": f"{sec}.noise_sources",
+                           f"{base}.noise_{kind}.rate": f"{sec}.noise_rate",
+                           f"{base}.noise_{kind}.weight": f"{sec}.noise_weight"})
+    prefixes = {f"network.populations.{POP}.params": "network.neuron", f"network.populations.{POP}": "network",
+                **{f"network.inputs.{sec}": sec for _, sec in SIGNAL_SECTIONS}}
+    return fields, prefixes
+
+
+def _experiment_key(key: str, expected: str) -> tuple[str, str]:
+    """A key of the generated table (or of the engine building it) as the scenario's own key."""
+    if not key.startswith(("network.populations", "network.projections", "network.inputs")):
+        return key, expected                    # already a scenario key (network.dt, ...)
+    fields, prefixes = _spec_key_map()
+    base = key.split("[", 1)[0]
+    if base in fields:
+        return fields[base], expected
+    for prefix in sorted(prefixes, key=len, reverse=True):
+        if key.startswith(prefix + "."):
+            target = prefixes[prefix]
+            if prefix.endswith(".params"):      # a model parameter: network.neuron.<name>
+                return target + key[len(prefix):], expected
+            return target, f"{expected} (in the generated network: {key})"
+    return "network", f"{expected} (in the generated network: {key})"
+
+
+@contextlib.contextmanager
+def scenario_keys():
+    """Errors of the spec and the engine (under the spec's keys, :func:`dendrite_sim.engine.spec.scenario_keys`)
+    re-raised under the experiment's scenario keys (:func:`_experiment_key`)."""
+    try:
+        with netspec.scenario_keys("network", OUTER_KEYS):
+            yield
+    except ScenarioError as e:
+        raise ScenarioError(*_experiment_key(e.key, e.expected)) from None
+
+
+def _larger(cfg, *keys: str) -> str:
+    """Of scenario keys of ``network`` (numbers), the one furthest above its default (ratio)."""
+    schema = BurstMultiplexing.sections["network"]
+
+    def ratio(key):
+        f = schema[key.split(".", 1)[1]]
+        default = f.validate(f.default, key)
+        return cfg["network"][key.split(".", 1)[1]] / default
+    return max(keys, key=ratio)
+
+
+def estimate_memory(cfg, spec: netspec.NetworkSpec) -> dict[str, float]:
+    """Estimated peak bytes of a run by scenario key (the key that scales each part) and
+    ``"total"``: the network (:func:`dendrite_sim.engine.spec.estimate_memory`: state,
+    bookkeeping, inputs) under ``network.n_neurons``; the slow signals
+    (:data:`SIGNAL_BYTES_PER_SAMPLE`) and the decoding grid (:data:`DECODING_BYTES_PER_BIN`)
+    under ``network.duration``; the spike records and their decoding (:data:`SPIKE_BYTES` per
+    spike at :data:`ASSUMED_RATE_HZ` with the doubling slack, at most the monitor's cap) under
+    whichever of ``network.n_neurons`` and ``network.duration`` is further above its default."""
+    nc = cfg["network"]
+    net = netspec.estimate_memory(spec, backend=nc["backend"])
+    out = {"network.n_neurons": sum(v for k, v in net.items() if k.startswith("network.populations")),
+           "network.duration": 0.0}
+    n_samples = math.ceil(nc["duration"] / cfg["input"]["sample"] - 1e-9)
+    n_bins = round(nc["duration"] / cfg["decoding"]["bin"])
+    out["network.duration"] += SIGNAL_BYTES_PER_SAMPLE * n_samples + DECODING_BYTES_PER_BIN * n_bins
+    n = nc["n_neurons"]
+    cap = max(MAX_SPIKES, n)
+    spikes = max(min(cap, max(1024, 4 * n)), min(float(cap), 2.0 * n * ASSUMED_RATE_HZ * nc["duration"] / 1000.0))
+    out[_larger(cfg, "network.n_neurons", "network.duration")] += SPIKE_BYTES * spikes
+    out["total"] = float(sum(out.values()))
+    return out
+
+
+def check_network(cfg, *, available: int | None = None):
+    """What ``run`` would refuse in the network, refused now (``dendrite-sim check``): the
+    generated table against the engine's spec (:func:`network_table`, stand-in signals), the
+    memory estimate of the run (:func:`estimate_memory`) against this machine's available memory
+    (or ``available`` bytes), then a dry build with the spike monitor. Every error names the
+    experiment's scenario key. Returns the memory estimate."""
+    nc = cfg["network"]
+    with scenario_keys():
+        spec = netspec.parse(network_table(cfg), dt=nc["dt"])
+    estimate = estimate_memory(cfg, spec)
+    blame = max((k for k in estimate if k != "total"), key=estimate.get)
+    netspec.check_memory(estimate, key=blame, available=available)
+    with scenario_keys():
+        net = netspec.build(spec, dt=nc["dt"], seed=0, backend=nc["backend"], outer=OUTER_KEYS, dry=True)
+        net.spike_monitor(POP)
+    return estimate
+
+
 @register("experiment", "burst_multiplexing")
 class BurstMultiplexing(Experiment):
     """Events carry the somatic input, bursts the dendritic one; STD and STF synapses decode them
@@ -287,14 +464,11 @@ class BurstMultiplexing(Experiment):
     }
 
     def validate(self, cfg):
-        from dendrite_sim.neurons.naud_sprekeler import NaudSprekeler
-
         net, dec = cfg["network"], cfg["decoding"]
         for name, value in net["neuron"].items():
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise ScenarioError(f"network.neuron.{name}", f"expected a number in internal units "
                                     f"(ms, mV, pA, nS, pF), got {value!r}")
-        NaudSprekeler.make_params(net["neuron"], key="network.neuron")
         dt = net["dt"]
         if dt > 10.0:
             raise ScenarioError("network.dt", f"expected a time step of at most 10 ms, got {dt:g} ms")
@@ -303,14 +477,12 @@ class BurstMultiplexing(Experiment):
             ratio = value / dt
             if abs(ratio - round(ratio)) > 1e-6 * max(1.0, ratio):
                 raise ScenarioError(key, f"expected a multiple of network.dt = {dt:g} ms, got {value:g} ms")
-        for sec in ("somatic_input", "dendritic_input"):
-            c = cfg[sec]
-            if c["noise_sources"] * c["noise_rate"] * dt / 1000.0 > MAX_LAMBDA:
-                raise ScenarioError(f"{sec}.noise_rate", f"expected noise_sources · noise_rate · dt ≤ {MAX_LAMBDA:g} "
-                                    "spikes per step")
         if dec["warmup"] + dec["max_lag"] + 10 * dec["bin"] >= net["duration"]:
             raise ScenarioError("decoding.warmup", "expected warmup + max_lag to leave at least 10 bins "
                                 f"of network.duration = {net['duration']:g} ms")
+        # the network: the engine's spec (neuron parameters and their ranges, Poisson counts per
+        # step, ...), the run's memory, a dry build
+        check_network(cfg)
 
     # ------------------------------------------------------------------ pieces
     @staticmethod
@@ -326,25 +498,13 @@ class BurstMultiplexing(Experiment):
 
     @staticmethod
     def build(cfg, seed: int, s: np.ndarray, d: np.ndarray):
-        """The network with its inputs and a spike monitor: ``(net, monitor)``."""
-        from dendrite_sim.engine.network import Network
-
+        """The network with its inputs and a spike monitor: ``(net, monitor)``, built by the
+        engine's spec (:func:`dendrite_sim.engine.spec.build`) from :func:`network_table`."""
         nc = cfg["network"]
-        net = Network(dt=nc["dt"], seed=seed, backend=nc["backend"])
-        net.population("pyr", nc["n_neurons"], "naud_sprekeler", params=nc["neuron"],
-                       burst_window=nc["burst_window"])
-        for comp, sig, sec in (("soma", s, "somatic_input"), ("dend", d, "dendritic_input")):
-            c = cfg[sec]
-            net.current("pyr", comp, array=c["mean"] + c["amplitude"] * sig, array_dt=cfg["input"]["sample"],
-                        name=f"{sec}.signal")
-            if c["noise_sources"] > 0 and c["noise_rate"] > 0 and c["noise_weight"] > 0:
-                pop = net["pyr"]
-                exc, inh = f"{comp}_exc", f"{comp}_inh"
-                w_inh = -c["noise_weight"] * pop.tau[exc] / pop.tau[inh]     # zero mean current
-                for ch, w in ((exc, c["noise_weight"]), (inh, w_inh)):
-                    net.poisson_input("pyr", ch, n_sources=c["noise_sources"], rate=c["noise_rate"],
-                                      weight=w, name=f"{sec}.noise_{ch[-3:]}")
-        return net, net.spike_monitor("pyr")
+        with scenario_keys():
+            net = netspec.build(network_table(cfg, s, d), dt=nc["dt"], seed=seed, backend=nc["backend"],
+                                outer=OUTER_KEYS)
+        return net, net.spike_monitor(POP)
 
     @staticmethod
     def decode(cfg, mon, n_neurons: int) -> dict:

@@ -124,6 +124,9 @@ spikes and plateaus underneath).
 
 from __future__ import annotations
 
+import collections
+import contextlib
+
 import numpy as np
 
 from dendrite_sim.analysis.imaging_responses import (
@@ -151,6 +154,7 @@ from dendrite_sim.core.errors import ScenarioError
 from dendrite_sim.core.interfaces import Experiment
 from dendrite_sim.core.registry import register
 from dendrite_sim.core.schema import Field
+from dendrite_sim.engine import spec as netspec
 from dendrite_sim.engine.backends import BACKEND_NAMES
 from dendrite_sim.imaging.config import IMAGING_SCHEMA, ImagingParams
 from dendrite_sim.tasks.gabor_sequences import GABOR_SCHEMA, GaborProtocol, protocol_tables
@@ -224,6 +228,233 @@ ANALYSIS_SCHEMA: dict[str, Field] = {
 }
 
 
+# --------------------------------------------------------------------------- the check
+#: The engine's keys outside ``[network]`` → this experiment's.
+OUTER_KEYS = {"dt": "network.dt", "backend": "network.backend", "fastmath": "network.backend",
+              "duration": "stimulus.session_duration"}
+#: Background Poisson inputs of :func:`~dendrite_sim.architectures.openscope_circuit.simulate_day`:
+#: (input name in the table, population, channel, key of its sources, key of its weight).
+BACKGROUND = (("background_soma_exc", "pyr", "soma_exc", "background_soma_exc", "background_soma_exc_weight"),
+              ("background_soma_inh", "pyr", "soma_inh", "background_soma_inh", "background_soma_inh_weight"),
+              ("background_feedback", "feedback", "exc", "background_lif", "background_lif_weight"),
+              ("background_inh", "inh", "exc", "background_lif", "background_lif_weight"))
+#: Projections of the circuit: name → (pre, post, channel, key of p, key of the weight).
+PROJECTIONS = {"feedback_dend": ("feedback", "pyr", "dend_exc", "p_feedback_dend", "w_feedback_dend"),
+               "feedback_inh": ("feedback", "inh", "exc", "p_feedback_inh", "w_feedback_inh"),
+               "inh_soma": ("inh", "pyr", "soma_inh", "p_inh_soma", "w_inh_soma")}
+SIZE_KEYS = {"pyr": "network.n_pyr", "feedback": "network.n_feedback", "inh": "network.n_inh"}
+#: Bytes per frame row and neuron of the drives (pyramidal and feedback neurons): the
+#: temporaries of :func:`dendrite_sim.tasks.gabor_sequences.drives`, the drive kept and the
+#: engine's scaled copy (about six float64 arrays at the peak).
+DRIVE_BYTES = 6 * 8
+#: Bytes per V_dend sample (every ``analysis.record_every``) and pyramidal neuron: the monitor's
+#: record and its concatenation, the plateau detection (booleans, int8 differences) and the
+#: per-frame plateau fraction (a float64 cumulative sum and its padded copy).
+V_DEND_BYTES = 2 * 8 + 4 + 1 + 2 * 8
+#: Bytes per latent sample (``analysis.latent_rate``) and pyramidal neuron: the two-variable
+#: monitor and its concatenation, the binned V_dend and its temporary, three float32 latents.
+LATENT_BYTES = 2 * 2 * 8 + 2 * 8 + 3 * 4
+#: Bytes per imaging frame and ROI held by the analysis (the traces are memory-mapped files).
+IMAGING_BYTES = 4 * 8
+#: Mean rate assumed for the spike records (12 bytes each; spikes, events and bursts of the
+#: pyramidal neurons; spikes of the LIF populations), with the doubling slack of the buffers.
+ASSUMED_RATE_HZ = 20.0
+#: The spike monitor's default cap (:meth:`dendrite_sim.engine.network.Network.spike_monitor`).
+MAX_SPIKES = 50_000_000
+
+
+def day_duration_ms(protocol: GaborProtocol) -> tuple[int, float]:
+    """(frame rows, duration in ms) of every session's table
+    (:func:`~dendrite_sim.tasks.gabor_sequences.session_table`: whole A-B-C-D-G sequences)."""
+    n_seq = int(np.floor(protocol.session_duration / protocol.sequence_duration + 1e-9))
+    rows = 5 * n_seq
+    return rows, rows * protocol.frame_duration * 1000.0
+
+
+def day_network_table(net: dict, frame_ms: float) -> dict:
+    """The network of one day (:func:`~dendrite_sim.architectures.openscope_circuit.simulate_day`)
+    as a ``[network]`` table of the engine's spec (:mod:`dendrite_sim.engine.spec`), for the check.
+
+    The same populations, projections (``fixed_probability`` with the initial weights; the run
+    draws them once with :func:`~dendrite_sim.architectures.openscope_circuit.make_circuit` and
+    carries the learned per-synapse weights from day to day through the Network API, so the run
+    keeps that path) and inputs. The stimulus drives are per neuron and frame (``(rows, n)``
+    arrays, which a table cannot hold): here a ``current`` input with the same bias, sampling
+    interval and a unit drive stands in (their memory is estimated by :func:`estimate_memory`).
+    """
+    def q(value, unit):
+        return f"{value!r} {unit}"
+
+    pops = {"pyr": {"model": "naud_sprekeler", "n": net["n_pyr"], "tau_avg": q(net["tau_avg"], "ms")},
+            "feedback": {"model": "lif", "n": net["n_feedback"], "bursts": False},
+            "inh": {"model": "lif", "n": net["n_inh"], "bursts": False}}
+    projections = {}
+    for name, (pre, post, channel, p_key, w_key) in PROJECTIONS.items():
+        projections[name] = {"pre": pre, "post": post, "channel": channel, "connectivity": "fixed_probability",
+                             "p": net[p_key], "weight": q(net[w_key], "pA")}
+    if net["feedback_stp"] != "none":
+        projections["feedback_dend"]["stp"] = net["feedback_stp"]
+    frame = q(frame_ms, "ms")
+    inputs = {"basal": {"type": "current", "target": "pyr", "compartment": "soma", "bias": q(net["soma_bias"], "pA"),
+                        "values": [0.0, net["basal_gain"]], "values_dt": frame},
+              "surprise": {"type": "current", "target": "feedback", "compartment": "soma",
+                           "bias": q(net["feedback_bias"], "pA"), "values": [0.0, net["feedback_gain"]],
+                           "values_dt": frame},
+              "inh_bias": {"type": "current", "target": "inh", "compartment": "soma", "bias": q(net["inh_bias"], "pA")}}
+    r = net["background_rate"]
+    for name, pop, channel, n_key, w_key in BACKGROUND:
+        n, w = net[n_key], net[w_key]
+        if n and r > 0 and w != 0:                      # as simulate_day
+            inputs[name] = {"type": "poisson", "target": pop, "channel": channel, "n_sources": n,
+                            "rate": q(r, "Hz"), "weight": q(w, "pA")}
+    return {"populations": pops, "projections": projections, "inputs": inputs}
+
+
+def _spec_key_map() -> tuple[dict, dict]:
+    """(exact keys, prefixes) of the table's keys → the experiment's; list indices dropped first."""
+    fields = {f"network.populations.{pop}.n": key for pop, key in SIZE_KEYS.items()}
+    fields["network.populations.pyr.tau_avg"] = "network.tau_avg"
+    prefixes = {f"network.populations.{pop}": key for pop, key in SIZE_KEYS.items()}
+    for name, (_, _, _, p_key, w_key) in PROJECTIONS.items():
+        base = f"network.projections.{name}"
+        fields.update({f"{base}.p": f"network.{p_key}", f"{base}.weight": f"network.{w_key}"})
+        prefixes[base] = f"network.{p_key}"
+    fields["network.projections.feedback_dend.stp"] = "network.feedback_stp"
+    for name, bias, gain in (("basal", "soma_bias", "basal_gain"), ("surprise", "feedback_bias", "feedback_gain"),
+                             ("inh_bias", "inh_bias", None)):
+        base = f"network.inputs.{name}"
+        fields[f"{base}.bias"] = f"network.{bias}"
+        prefixes[base] = f"network.{gain or bias}"
+        if gain:
+            fields.update({f"{base}.values": f"network.{gain}", f"{base}.array": f"network.{gain}",
+                           f"{base}.values_dt": "stimulus.frame_duration",
+                           f"{base}.array_dt": "stimulus.frame_duration"})
+    for name, _, _, n_key, w_key in BACKGROUND:
+        base = f"network.inputs.{name}"
+        fields.update({f"{base}.n_sources": f"network.{n_key}", f"{base}.rate": "network.background_rate",
+                       f"{base}.weight": f"network.{w_key}"})
+        prefixes[base] = f"network.{n_key}"
+    return fields, prefixes
+
+
+def _experiment_key(key: str, expected: str) -> tuple[str, str]:
+    """A key of the generated table (or of the engine building it) as the scenario's own key."""
+    if not key.startswith(("network.populations", "network.projections", "network.inputs")):
+        return key, expected                    # already a scenario key (network.dt, ...)
+    fields, prefixes = _spec_key_map()
+    base = key.split("[", 1)[0]
+    if base in fields:
+        return fields[base], expected
+    for prefix in sorted(prefixes, key=len, reverse=True):
+        if key == prefix or key.startswith(prefix + "."):
+            return prefixes[prefix], f"{expected} (in the day's network: {key})"
+    return "network", f"{expected} (in the day's network: {key})"
+
+
+@contextlib.contextmanager
+def scenario_keys():
+    """Errors of the spec and the engine re-raised under the experiment's scenario keys."""
+    try:
+        with netspec.scenario_keys("network", OUTER_KEYS):
+            yield
+    except ScenarioError as e:
+        raise ScenarioError(*_experiment_key(e.key, e.expected)) from None
+
+
+def _furthest(cfg, keys) -> str:
+    """Of ``(scenario key, larger is more)`` pairs, the key whose value is furthest from its
+    default in the direction that costs memory (ratio)."""
+    schemas = {"network": NETWORK_SCHEMA, "stimulus": GABOR_SCHEMA, "analysis": ANALYSIS_SCHEMA}
+
+    def cost(item):
+        key, more = item
+        section, name = key.split(".", 1)
+        f = schemas[section][name]
+        value, default = cfg[section][name], f.validate(f.default, key)
+        return value / default if more else default / value
+    return max(keys, key=cost)[0]
+
+
+def estimate_memory(cfg, spec: netspec.NetworkSpec) -> dict[str, float]:
+    """Estimated peak bytes of a run by scenario key (the key that scales each part) and
+    ``"total"``: one day's network (:func:`dendrite_sim.engine.spec.estimate_memory`; each
+    projection under the size of its larger side, plus the circuit's own copy of its synapses,
+    which persists over the days), the drives (:data:`DRIVE_BYTES`), the V_dend and latent
+    records and their analysis (:data:`V_DEND_BYTES`, :data:`LATENT_BYTES`), the spike records
+    at :data:`ASSUMED_RATE_HZ` and the imaging analysis (:data:`IMAGING_BYTES` per frame and
+    ROI). A part that grows with the neurons and the day's length is put under whichever of
+    ``network.n_pyr``, ``stimulus.session_duration`` (and the sampling interval) is further from
+    its default."""
+    net, an = cfg["network"], cfg["analysis"]
+    protocol = GaborProtocol.from_validated(cfg["stimulus"])
+    rows, duration = day_duration_ms(protocol)
+    out: dict[str, float] = collections.defaultdict(float)
+    for part, b in netspec.estimate_memory(spec, backend=net["backend"]).items():
+        kind, _, name = part.removeprefix("network.").partition(".")
+        if kind == "populations":
+            out[SIZE_KEYS[name]] += b
+        elif kind == "projections":
+            pre, post = PROJECTIONS[name][:2]
+            bigger = max((pre, post), key=lambda pop: spec.populations[pop]["n"])
+            nnz = netspec.expected_synapses(spec.projections[name], spec.populations)
+            out[SIZE_KEYS[bigger]] += b + netspec.SYNAPSE_BYTES * nnz
+    n, nf, ni = net["n_pyr"], net["n_feedback"], net["n_inh"]
+    long = [("stimulus.session_duration", True)]
+    out[_furthest(cfg, [("network.n_pyr", True), *long])] += DRIVE_BYTES * rows * n
+    out[_furthest(cfg, [("network.n_feedback", True), *long])] += DRIVE_BYTES * rows * nf
+    samples = duration / an["record_every"]
+    latents = duration * an["latent_rate"] / 1000.0
+    out[_furthest(cfg, [("network.n_pyr", True), *long, ("analysis.record_every", False)])] += \
+        V_DEND_BYTES * samples * n
+    out[_furthest(cfg, [("network.n_pyr", True), *long, ("analysis.latent_rate", True)])] += \
+        LATENT_BYTES * latents * n
+    for size, buffers, key in ((n, 3, "network.n_pyr"), (nf, 1, "network.n_feedback"), (ni, 1, "network.n_inh")):
+        cap = max(MAX_SPIKES, size)
+        records = max(min(cap, max(1024, 4 * size)), min(float(cap), 2.0 * size * ASSUMED_RATE_HZ * duration / 1000.0))
+        out[_furthest(cfg, [(key, True), *long])] += 12.0 * buffers * records
+    frames, rois = duration / 1000.0 * cfg["imaging"]["frame_rate"], n * (1 + cfg["imaging"]["n_apical"])
+    out[_furthest(cfg, [("network.n_pyr", True), *long])] += IMAGING_BYTES * frames * rois
+    out = dict(out)
+    out["total"] = float(sum(out.values()))
+    return out
+
+
+def check_day_network(cfg, *, available: int | None = None) -> dict[str, float]:
+    """What a day's simulation would refuse because of a value, refused now: the day-1 circuit
+    (:func:`day_network_table`) against the engine's spec, the run's memory
+    (:func:`estimate_memory`) against this machine's available memory (or ``available`` bytes),
+    a dry build with the day's monitors, and the engine's monitor budget for one day's
+    recordings. Every error names the experiment's scenario key. Returns the memory estimate."""
+    net, an = cfg["network"], cfg["analysis"]
+    protocol = GaborProtocol.from_validated(cfg["stimulus"])
+    _, duration = day_duration_ms(protocol)
+    with scenario_keys():
+        spec = netspec.parse(day_network_table(net, protocol.frame_duration * 1000.0), dt=net["dt"])
+    estimate = estimate_memory(cfg, spec)
+    blame = max((k for k in estimate if k != "total"), key=estimate.get)
+    netspec.check_memory(estimate, key=blame, available=available)
+    with scenario_keys():
+        dry = netspec.build(spec, dt=net["dt"], seed=0, backend=net["backend"], outer=OUTER_KEYS, dry=True)
+    for pop in ("pyr", "feedback", "inh"):
+        dry.spike_monitor(pop)
+    for variables, every, key in ((["v_dend"], an["record_every"], "analysis.record_every"),
+                                  (["dend_exc", "burst_prob"], 1000.0 / an["latent_rate"], "analysis.latent_rate")):
+        try:
+            dry.state_monitor("pyr", variables, every=every)
+        except ScenarioError as e:
+            raise ScenarioError(key, e.expected) from None
+    need, budget = dry.memory_report(duration)["total"], dry.max_monitor_bytes
+    if need > budget:
+        key = _furthest(cfg, [("network.n_pyr", True), ("stimulus.session_duration", True),
+                              ("analysis.record_every", False)])
+        raise ScenarioError(key, f"expected one day's recordings within the engine's monitor budget of "
+                            f"{netspec.format_bytes(budget)}; V_dend every {an['record_every']:g} ms and the latents "
+                            f"of {net['n_pyr']} neurons over {duration / 1000.0:g} s need "
+                            f"{netspec.format_bytes(need)}: fewer network.n_pyr, a shorter "
+                            "stimulus.session_duration or a longer analysis.record_every")
+    return estimate
+
+
 # --------------------------------------------------------------------------- parameter records
 def analyse_day(rec: DayRecord, session, table: dict, p: CircuitParams, an: dict, imaging: ImagingParams):
     """One day's entry of ``metrics.sessions`` (without weights) and its per-ROI noise and event
@@ -286,6 +517,8 @@ class OpenscopeSession(Experiment):
         if stim["session_duration"] < 5 * stim["frame_duration"]:
             raise ScenarioError("stimulus.session_duration", "expected at least one A-B-C-D-G sequence "
                                 f"({5 * stim['frame_duration'] / 1000:g} s)")
+        GaborProtocol.from_validated(stim)            # block bounds (run builds the protocol)
+        check_day_network(cfg)
 
     def run(self, cfg, ctx):
         from dendrite_sim.imaging import make_rois, simulate_session

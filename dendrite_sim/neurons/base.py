@@ -45,8 +45,6 @@ Adding a model is one new file with one such class plus its tests; the engine ne
 
 from __future__ import annotations
 
-import math
-import re
 from typing import ClassVar, NamedTuple
 
 import numpy as np
@@ -54,37 +52,13 @@ import numpy as np
 from dendrite_sim.core.elementwise import select  # noqa: F401 - re-exported for older imports
 from dendrite_sim.core.errors import ScenarioError
 from dendrite_sim.core.interfaces import Part
-from dendrite_sim.core.schema import check_name
-
-_NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?inf"
-_BOUND_OP = re.compile(rf"^(>=|<=|>|<)\s*({_NUM})$")
-_BOUND_INTERVAL = re.compile(rf"^([\[(])\s*({_NUM})\s*,\s*({_NUM})\s*([\])])$")
-
-
-def parse_bound(spec: str) -> tuple[float, bool, float, bool]:
-    """``"> 0"`` → ``(0, False, inf, False)``: (low, low included, high, high included).
-
-    Accepts ``"> x"``, ``">= x"``, ``"< x"``, ``"<= x"`` and intervals ``"[a, b]"``, ``"(a, b]"``,
-    ``"[a, b)"``, ``"(a, b)"``; raises ``ValueError`` for anything else (a model-definition bug).
-    """
-    s = spec.strip()
-    m = _BOUND_OP.match(s)
-    if m:
-        op, x = m.group(1), float(m.group(2))
-        if op[0] == ">":
-            return x, op == ">=", math.inf, False
-        return -math.inf, False, x, op == "<="
-    m = _BOUND_INTERVAL.match(s)
-    if m and float(m.group(2)) <= float(m.group(3)):
-        return float(m.group(2)), m.group(1) == "[", float(m.group(3)), m.group(4) == "]"
-    raise ValueError(f"bad bound {spec!r}: expected '> x', '>= x', '< x', '<= x' or an interval '[a, b]'")
-
-
-def within_bound(value: float, bound: tuple[float, bool, float, bool]) -> bool:
-    """Whether a finite ``value`` lies in ``bound`` (:func:`parse_bound`); NaN and ±inf never do."""
-    lo, lo_in, hi, hi_in = bound
-    return (math.isfinite(value) and (value >= lo if lo_in else value > lo)
-            and (value <= hi if hi_in else value < hi))
+from dendrite_sim.core.schema import (  # noqa: F401 - parse_bound, within_bound re-exported
+    check_bounds,
+    check_bounds_declaration,
+    check_name,
+    parse_bound,
+    within_bound,
+)
 
 
 class NeuronModel(Part):
@@ -106,12 +80,7 @@ class NeuronModel(Part):
     def __init_subclass__(cls, **kwargs):
         """Check a model's ``bounds`` when its class is defined: known parameters, valid grammar."""
         super().__init_subclass__(**kwargs)
-        fields = getattr(cls.Params, "_fields", ())
-        for name, spec in cls.bounds.items():
-            if name not in fields:
-                raise TypeError(f"{cls.__name__}.bounds names {name!r}, which is not a field of "
-                                f"{cls.Params.__name__}")
-            parse_bound(spec)
+        check_bounds_declaration(cls, cls.bounds, cls.Params)
 
     @staticmethod
     def step(*args):  # pragma: no cover - abstract
@@ -135,24 +104,8 @@ class NeuronModel(Part):
     @classmethod
     def check_bounds(cls, params, key: str = "params") -> None:
         """Raise :class:`ScenarioError` at ``<key>.<param>`` for the first parameter of ``params``
-        that is not finite or lies outside its declared bound."""
-        for name in cls.Params._fields:
-            value = getattr(params, name)
-            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
-                continue
-            value = float(value)
-            spec = cls.bounds.get(name)
-            unit = cls.units.get(name, "1")
-            shown = f"{value!r}" if unit == "1" else f"{value!r} {unit}"
-            if spec is None:
-                if not math.isfinite(value):
-                    raise ScenarioError(f"{key}.{name}", f"expected a finite number, got {shown}")
-                continue
-            if not within_bound(value, parse_bound(spec)):
-                where = f"in {spec.strip()}" if spec.strip()[0] in "[(" else spec.strip()
-                if unit != "1":
-                    where = f"{where} {unit}"
-                raise ScenarioError(f"{key}.{name}", f"expected a finite value {where}, got {shown}")
+        that is not finite or lies outside its declared bound (:func:`~dendrite_sim.core.schema.check_bounds`)."""
+        check_bounds(cls.bounds, cls.units, params, key)
 
     @classmethod
     def quantity(cls, name: str, value, key: str) -> float:

@@ -4,7 +4,8 @@ In the style of GeNN's weight-update models, a synapse rule is a registered clas
 ``"rule"``, so a scenario names it like any learning rule) that declares
 
 * ``Params``: a NamedTuple of floats (or bools) with published defaults, ``units`` (pint
-  spelling per field, as neuron models), ``bounds`` (physical ranges, see :func:`check_bounds`)
+  spelling per field, as neuron models), ``bounds`` (physical ranges, the grammar of
+  :func:`dendrite_sim.core.schema.check_bounds`)
   and ``presets`` (name → Params);
 * ``pre_traces`` / ``post_traces``: trace name → name of the τ parameter. A trace lives per
   presynaptic (or postsynaptic) neuron — not per synapse — and decays exactly every step,
@@ -70,7 +71,7 @@ import numpy as np
 
 from dendrite_sim.core.errors import ScenarioError
 from dendrite_sim.core.interfaces import LearningRule
-from dendrite_sim.core.schema import check_name
+from dendrite_sim.core.schema import check_bounds, check_bounds_declaration, check_name
 
 HOOKS = ("on_pre", "on_post", "per_step")
 TRACE_HOOKS = ("pre_spike", "post_spike")
@@ -92,6 +93,10 @@ class SynapseRule(LearningRule):
     pre_spike = None
     post_spike = None
     is_synapse_rule: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        check_bounds_declaration(cls, cls.bounds, cls.Params)
 
     # ------------------------------------------------------------------ parameters
     @classmethod
@@ -123,7 +128,7 @@ class SynapseRule(LearningRule):
             else:
                 raise ScenarioError(f"{key}.{name}", f"expected a number, got {value!r}")
         params = cls.Params(**values)
-        check_bounds(cls.bounds, params, key)
+        check_bounds(cls.bounds, cls.units, params, key)
         for kind in ("pre_traces", "post_traces"):
             for trace, tau in getattr(cls, kind).items():
                 v = getattr(params, tau)
@@ -176,30 +181,6 @@ class SynapseRule(LearningRule):
                                         f"postsynaptic model; expected some of {', '.join(sorted(known))}")
             if hook in TRACE_HOOKS and not cls.hook_writes(hook):
                 raise ScenarioError(key, f"rule {cls.registered_name!r}: {hook} takes no trace")
-
-
-def check_bounds(bounds: dict[str, str], params, key: str) -> None:
-    """Physical ranges of parameters: ``"> 0"``, ``">= 0"``, ``"< 0"``, ``"<= 0"`` or an
-    interval ``"[0, 1]"`` / ``"(0, 1]"``; values must also be finite. Raises a
-    :class:`ScenarioError` at ``key.<field>`` that says what was expected."""
-    for name, spec in bounds.items():
-        v = float(getattr(params, name))
-        if not _within(v, spec):
-            raise ScenarioError(f"{key}.{name}", f"expected a finite value {spec}, got {v!r}")
-
-
-def _within(v: float, spec: str) -> bool:
-    if not math.isfinite(v):
-        return False
-    s = spec.replace(" ", "")
-    if s[0] in "[(":
-        lo, hi = (float(x) for x in s[1:-1].split(","))
-        return (v >= lo if s[0] == "[" else v > lo) and (v <= hi if s[-1] == "]" else v < hi)
-    for op, test in ((">=", lambda x, b: x >= b), ("<=", lambda x, b: x <= b), (">", lambda x, b: x > b),
-                     ("<", lambda x, b: x < b)):
-        if s.startswith(op):
-            return test(v, float(s[len(op):]))
-    raise ValueError(f"bad bounds spec {spec!r}")
 
 
 # --------------------------------------------------------------------------- numpy helpers

@@ -33,9 +33,9 @@ processes first.
 In the engine the rule is :class:`TripletSTDP`, a synapse rule (:mod:`.plasticity`) registered
 as ``"stdp"``: ``projection(..., plasticity={"rule": "stdp", "preset": "visual_all_to_all",
 ...})`` in Python, ``plasticity = {rule = "stdp", preset = "pair"}`` in TOML. Its hooks are the
-elementwise kernels below (:func:`stdp_depress` on a presynaptic spike, :func:`stdp_potentiate`
-on a postsynaptic one, :func:`trace_spike` for the trace updates); the engine owns the loops
-and the exact per-step trace decay.
+rule's own (``on_pre`` = :data:`stdp_depress` on a presynaptic spike, ``on_post`` =
+:data:`stdp_potentiate` on a postsynaptic one, ``pre_spike`` / ``post_spike`` for the trace
+updates, as :func:`trace_spike`); the engine owns the loops and the exact per-step trace decay.
 
 References for tests: :func:`stdp_weight_change` (plain-Python event-driven simulation of one
 synapse), :func:`pair_weight_change` and :func:`pairing_protocol_weight_change` (closed forms for
@@ -50,7 +50,7 @@ from typing import NamedTuple
 import numpy as np
 from numba.extending import register_jitable
 
-from dendrite_sim.core.elementwise import select
+from dendrite_sim.core.elementwise import clip, exp, select
 from dendrite_sim.core.errors import ScenarioError
 from dendrite_sim.core.registry import register
 from dendrite_sim.core.schema import check_name, number_or_time
@@ -101,7 +101,7 @@ _AMPLITUDE_FIELDS = ("A2_plus", "A3_plus", "A2_minus", "A3_minus")
 @register_jitable
 def trace_decay(trace, elapsed_ms, tau):
     """Exact decay over ``elapsed_ms``: trace · exp(−Δ/τ)."""
-    return trace * np.exp(-elapsed_ms / tau)
+    return trace * exp(-elapsed_ms / tau)
 
 
 @register_jitable
@@ -120,24 +120,6 @@ def pre_traces_decay(r1, r2, elapsed_ms, p):
 def post_traces_decay(o1, o2, elapsed_ms, p):
     """Postsynaptic traces (o₁, o₂) decayed over ``elapsed_ms`` with (τ₋, τ_y)."""
     return trace_decay(o1, elapsed_ms, p.tau_minus), trace_decay(o2, elapsed_ms, p.tau_y)
-
-
-@register_jitable
-def clip_weight(w, w_min, w_max):
-    """Hard bounds: min(max(w, w_min), w_max)."""
-    return select(w < w_min, w_min + 0.0 * w, select(w > w_max, w_max + 0.0 * w, w))
-
-
-@register_jitable
-def stdp_depress(w, o1_post, r2_pre, p):
-    """Presynaptic spike: w − o₁(t)·[A₂⁻ + A₃⁻ r₂(t − ε)], clipped."""
-    return clip_weight(w - o1_post * (p.A2_minus + p.A3_minus * r2_pre), p.w_min, p.w_max)
-
-
-@register_jitable
-def stdp_potentiate(w, r1_pre, o2_post, p):
-    """Postsynaptic spike: w + r₁(t)·[A₂⁺ + A₃⁺ o₂(t − ε)], clipped."""
-    return clip_weight(w + r1_pre * (p.A2_plus + p.A3_plus * o2_post), p.w_min, p.w_max)
 
 
 # --------------------------------------------------------------------------- parameters
@@ -194,21 +176,27 @@ class TripletSTDP(SynapseRule):
     pre_traces = {"r1": "tau_plus", "r2": "tau_x"}
     post_traces = {"o1": "tau_minus", "o2": "tau_y"}
 
+    # Hooks are self-contained (only kernel-language primitives), so that they compile for
+    # every target, Numba's CUDA one included.
     @staticmethod
     def on_pre(w, o1, r2, p):
-        return stdp_depress(w, o1, r2, p)
+        """Presynaptic spike: w − o₁(t)·[A₂⁻ + A₃⁻ r₂(t − ε)], clipped to [w_min, w_max]."""
+        return clip(w - o1 * (p.A2_minus + p.A3_minus * r2), p.w_min, p.w_max)
 
     @staticmethod
     def on_post(w, r1, o2, p):
-        return stdp_potentiate(w, r1, o2, p)
+        """Postsynaptic spike: w + r₁(t)·[A₂⁺ + A₃⁺ o₂(t − ε)], clipped to [w_min, w_max]."""
+        return clip(w + r1 * (p.A2_plus + p.A3_plus * o2), p.w_min, p.w_max)
 
     @staticmethod
     def pre_spike(r1, r2, p):
-        return trace_spike(r1, p.nearest), trace_spike(r2, p.nearest)
+        """r₁, r₂ + 1 (all-to-all) or := 1 (nearest-spike)."""
+        return select(p.nearest, 0.0 * r1 + 1.0, r1 + 1.0), select(p.nearest, 0.0 * r2 + 1.0, r2 + 1.0)
 
     @staticmethod
     def post_spike(o1, o2, p):
-        return trace_spike(o1, p.nearest), trace_spike(o2, p.nearest)
+        """o₁, o₂ + 1 (all-to-all) or := 1 (nearest-spike)."""
+        return select(p.nearest, 0.0 * o1 + 1.0, o1 + 1.0), select(p.nearest, 0.0 * o2 + 1.0, o2 + 1.0)
 
     @classmethod
     def make_params(cls, table=None, key: str = "plasticity"):
@@ -225,6 +213,11 @@ class TripletSTDP(SynapseRule):
         if w.size and (w.min() < params.w_min or w.max() > params.w_max):
             raise ScenarioError(f"{key}.w_max", f"expected initial weights within the STDP bounds "
                                 f"[{params.w_min:g}, {params.w_max:g}], got [{w.min():g}, {w.max():g}]")
+
+
+#: the two weight updates under their names of the equations (the rule's hooks)
+stdp_depress = TripletSTDP.on_pre
+stdp_potentiate = TripletSTDP.on_post
 
 
 # --------------------------------------------------------------------------- references
