@@ -1,6 +1,6 @@
 """Importing this module registers every built-in part (kept for code that imports it).
 
-The list of built-in modules lives in :data:`dendrite_sim.core.registry.BUILTIN_MODULES`, and
+The built-in packages are listed in :data:`dendrite_sim.core.registry.BUILTIN_PACKAGES`, and
 the registry imports them itself on the first lookup; nothing needs to import this module.
 """
 

@@ -20,7 +20,7 @@ select (where) ``np.where(cond, a, b)``            ``a if cond else b``         
 Why each lowering is what it is:
 
 * **numpy**: calling the numpy ufunc keeps the reference backend's :class:`LibmArray` shim in
-  charge (``dendrite_sim.engine.numpy_backend``): a ufunc called on such an array is routed
+  charge (``dendrite_sim.engine.backends.numpy``): a ufunc called on such an array is routed
   element by element to the C library, which is what compiled Numba code calls, so numpy and
   numba results stay bit-identical.
 * **Numba CPU**: the overload's body is ``np.exp(x)`` — the very call the models made before this

@@ -1,10 +1,10 @@
 """Registry of named parts.
 
 Scenarios name parts by string (``rule = "feedback_alignment"``). Built-in parts register
-themselves with :func:`register` when their module is imported; the registry imports the
-modules named in :data:`BUILTIN_MODULES` on the first lookup (:func:`available`, :func:`get`,
-:func:`load_plugin`). ``core`` names those modules as strings only, so it imports nothing
-above itself and the import graph stays acyclic (``tests/test_layering.py``). A user
+themselves with :func:`register` when their module is imported; the registry imports every
+module of the packages named in :data:`BUILTIN_PACKAGES` on the first lookup (:func:`available`,
+:func:`get`, :func:`load_plugin`). ``core`` names those packages as strings only, so it imports
+nothing above itself and the import graph stays acyclic (``tests/test_layering.py``). A user
 registers their own parts in their own file with the same decorator and lists that file
 under ``scenario.plugins``::
 
@@ -18,7 +18,7 @@ under ``scenario.plugins``::
 
 Kinds: task, architecture, objective, rule, experiment, neuron, indicator.
 
-A module that defines a built-in part must be listed in :data:`BUILTIN_MODULES` (a test finds
+A module that defines a built-in part must lie in one of :data:`BUILTIN_PACKAGES` (a test finds
 every ``@register`` in the package and checks it is).
 """
 
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import pkgutil
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -37,46 +38,33 @@ from dendrite_sim.core.schema import _suggest, validate_section
 KINDS = ("task", "architecture", "objective", "rule", "experiment", "neuron", "indicator")
 _REGISTRY: dict[str, dict[str, type]] = {k: {} for k in KINDS}
 
-#: Modules whose ``@register`` decorators define the built-in parts, imported in this order
-#: on the first lookup. Names only: importing them here would make ``core`` import the layers
-#: above it.
-BUILTIN_MODULES: tuple[str, ...] = (
-    # architectures
-    "dendrite_sim.architectures.layered",
-    # objectives
-    "dendrite_sim.objectives.cross_entropy",
-    "dendrite_sim.objectives.mse",
-    "dendrite_sim.objectives.reward",
-    # neuron models
-    "dendrite_sim.neurons.adex",
-    "dendrite_sim.neurons.guerguiev",
-    "dendrite_sim.neurons.lif",
-    "dendrite_sim.neurons.naud_sprekeler",
-    "dendrite_sim.neurons.urbanczik_senn",
-    # learning rules
-    "dendrite_sim.rules.backprop",
-    "dendrite_sim.rules.direct_feedback_alignment",
-    "dendrite_sim.rules.feedback_alignment",
-    "dendrite_sim.rules.node_perturbation",
-    "dendrite_sim.rules.weight_perturbation",
-    "dendrite_sim.rules.covariance",
-    # synapse rules (plasticity inside the spiking loop)
-    "dendrite_sim.synapses.stdp",
-    # tasks
-    "dendrite_sim.tasks.digits",
-    "dendrite_sim.tasks.gratings",
-    "dendrite_sim.tasks.mnist",
-    "dendrite_sim.tasks.teacher_student",
-    "dendrite_sim.tasks.xor",
-    # calcium indicators (imaging)
-    "dendrite_sim.imaging.indicators",
-    # experiments
-    "dendrite_sim.experiments.rule_bias_variance",
-    "dendrite_sim.experiments.train",
-    "dendrite_sim.experiments.simulate",
-    "dendrite_sim.experiments.openscope_session",
-    "dendrite_sim.experiments.burst_multiplexing",
+#: Packages whose modules define the built-in parts: on the first lookup the registry imports
+#: every module of these packages (found on disk, in name order), so that their ``@register``
+#: decorators run. Names only: importing them here would make ``core`` import the layers above
+#: it. A new built-in part is therefore one new file in one of these packages, nothing else.
+BUILTIN_PACKAGES: tuple[str, ...] = (
+    "dendrite_sim.architectures",
+    "dendrite_sim.objectives",
+    "dendrite_sim.neurons",
+    "dendrite_sim.synapses",
+    "dendrite_sim.rules",
+    "dendrite_sim.tasks",
+    "dendrite_sim.imaging",
+    "dendrite_sim.experiments",
 )
+
+
+def builtin_modules() -> tuple[str, ...]:
+    """The modules of :data:`BUILTIN_PACKAGES`, found without importing them."""
+    out = []
+    for pkg in BUILTIN_PACKAGES:
+        spec = importlib.util.find_spec(pkg)
+        for info in sorted(pkgutil.iter_modules(spec.submodule_search_locations), key=lambda m: m.name):
+            if not info.name.startswith("_"):
+                out.append(f"{pkg}.{info.name}")
+    return tuple(out)
+
+
 _loaded = False
 
 
@@ -95,7 +83,7 @@ def register(kind: str, name: str):
 
 
 def load_builtins() -> None:
-    """Import every module of :data:`BUILTIN_MODULES` once, so that its parts are registered.
+    """Import every module of :data:`BUILTIN_PACKAGES` once, so that its parts are registered.
 
     The flag is set before the imports: a built-in module that looks a part up while it is
     being imported sees the parts registered so far instead of recursing. If an import fails
@@ -106,7 +94,7 @@ def load_builtins() -> None:
         return
     _loaded = True
     try:
-        for name in BUILTIN_MODULES:
+        for name in builtin_modules():
             importlib.import_module(name)
     except BaseException:
         _loaded = False
