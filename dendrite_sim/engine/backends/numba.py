@@ -621,3 +621,6 @@ def load(kernel: Kernel) -> Callable:
     spec.loader.exec_module(mod)
     _LOADED[kernel.key] = mod.run_loop
     return mod.run_loop
+
+
+BACKEND = NumbaBackend

@@ -341,3 +341,6 @@ def _append(rec, n: int, idx: np.ndarray) -> None:
     rec.steps[c: c + idx.size] = n
     rec.idx[c: c + idx.size] = idx
     rec.n[0] = c + idx.size
+
+
+BACKEND = NumpyBackend
