@@ -70,6 +70,21 @@ reliability. The parameters of the two rules were chosen to give this outcome; w
 weaker inhibitory plasticity both compartments' U responses grow together, because the
 Naud–Sprekeler dendrite drives the soma strongly (g_s f(V_d) up to 1.3 nA).
 
+Check. ``dendrite-sim check`` describes the day-1 circuit as a ``[network]`` table of the
+engine's spec (:func:`day_network_table`: the three populations, the three
+``fixed_probability`` projections with their initial weights and STP, the bias currents and
+the background Poisson inputs, a unit stand-in for the per-neuron stimulus drives) and runs the
+spec's parse, a memory estimate of the run (network, drives, V_dend and latent records, spike
+records, analysis; :func:`estimate_memory`) against this machine's available memory, a dry
+build with the day's monitors and the engine's monitor budget for one day
+(:func:`check_day_network`): what a day would refuse because of a value is refused there, under
+this experiment's keys (``network.n_pyr``, ``network.background_rate``, ``analysis.record_every``,
+...). The run keeps building each day through the Network API
+(:func:`~dendrite_sim.architectures.openscope_circuit.simulate_day`): the connectivity is drawn
+once from named streams and the learned per-synapse weights and the per-neuron (frame × neuron)
+drives are handed to the engine as arrays, which a table does not hold; building from the
+table would draw other synapses and change every result.
+
 Ground truth per pyramidal neuron and day: spike times, burst flags (≥ 2 spikes within 16 ms),
 plateau intervals (V_dend above ``plateau_threshold`` for at least ``plateau_min_duration``;
 the ≈ 50 ms dendritic Ca²⁺ spike of every burst is shorter and is already imaged as a burst),
