@@ -5,8 +5,9 @@ For each network (CUBA-4000, COBA-4000, PYR-STP-4000 of :mod:`dendrite_sim.valid
 1 s biological, dt 0.1 ms, numba backend, one thread) the two versions run alternately in fresh
 processes — ours, theirs, ours, theirs ... — so that machine load affects both alike. Each
 process builds the network, runs one step (compiles or loads the cached loop) and then times
-``Network.run(duration)``. Reported: each version's median s per biological second, the median
-of the per-pair ratios ours / theirs and their spread (min–max), and the firing rates (both
+``Network.run(duration)`` (wall and CPU time). Reported: each version's median s per biological
+second, the median of the per-pair ratios ours / theirs and their spread (min–max), of wall time
+and of CPU time (less sensitive to other processes on a shared machine), and the firing rates (both
 versions must simulate the same network: rates are equal when the loops are bit-identical).
 
 Usage::
@@ -37,11 +38,11 @@ from dendrite_sim.validation import networks as N
 name, duration = sys.argv[1], float(sys.argv[2])
 b = N.build(name, n=4000, seed=1)
 b.net.run(b.net.dt)
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 b.net.run(duration)
-wall = time.perf_counter() - t0
+wall, cpu = time.perf_counter() - t0, time.process_time() - c0
 n_spikes = len(b.spikes.i)
-print(json.dumps({"s_per_bio_s": wall / (duration / 1000.0),
+print(json.dumps({"s_per_bio_s": wall / (duration / 1000.0), "cpu_s_per_bio_s": cpu / (duration / 1000.0),
                   "rate_hz": n_spikes / b.pop.n / ((duration + b.net.dt) / 1000.0)}))
 """
 
@@ -71,7 +72,7 @@ def main(argv=None) -> int:
         try:
             rows = []
             for name in args.networks.split(","):
-                ours, theirs, ratios = [], [], []
+                ours, theirs, ratios, cpu_ratios = [], [], [], []
                 for who, tree in (("ours", ROOT), ("theirs", other)):      # compile both first
                     run_child(tree, Path(tmp) / f"cache_{who}", name, 1.0)
                 for _ in range(args.repeats):
@@ -80,22 +81,25 @@ def main(argv=None) -> int:
                     ours.append(a)
                     theirs.append(b)
                     ratios.append(a["s_per_bio_s"] / b["s_per_bio_s"])
+                    cpu_ratios.append(a["cpu_s_per_bio_s"] / b["cpu_s_per_bio_s"])
                     print(f"{name}: ours {a['s_per_bio_s']:.4f}  {commit} {b['s_per_bio_s']:.4f}  "
                           f"ratio {ratios[-1]:.3f}", flush=True)
                 rows.append((name, statistics.median(r["s_per_bio_s"] for r in ours),
                              statistics.median(r["s_per_bio_s"] for r in theirs), statistics.median(ratios),
-                             min(ratios), max(ratios), ours[0]["rate_hz"], theirs[0]["rate_hz"]))
+                             min(ratios), max(ratios), statistics.median(cpu_ratios), min(cpu_ratios),
+                             max(cpu_ratios), ours[0]["rate_hz"], theirs[0]["rate_hz"]))
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(other)],
                            capture_output=True)
     lines = [f"Fused loop, this checkout vs {commit} ({args.ref}); {args.repeats} interleaved pairs, "
              f"{args.duration:g} ms biological, 4000 neurons, numba, 1 thread",
              "",
-             "| network | ours s/bio s (median) | theirs s/bio s (median) | ratio median | ratio min–max | "
-             "rate ours / theirs (Hz) |",
-             "|---|---|---|---|---|---|"]
-    for name, a, b, r, lo, hi, ra, rb in rows:
-        lines.append(f"| {name} | {a:.4f} | {b:.4f} | {r:.3f} | {lo:.3f}–{hi:.3f} | {ra:.3f} / {rb:.3f} |")
+             "| network | ours s/bio s (median) | theirs s/bio s (median) | wall ratio median | wall ratio min–max | "
+             "CPU ratio median | CPU ratio min–max | rate ours / theirs (Hz) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, a, b, r, lo, hi, cr, clo, chi, ra, rb in rows:
+        lines.append(f"| {name} | {a:.4f} | {b:.4f} | {r:.3f} | {lo:.3f}–{hi:.3f} | {cr:.3f} | {clo:.3f}–{chi:.3f} "
+                     f"| {ra:.3f} / {rb:.3f} |")
     text = "\n".join(lines)
     print(text)
     if args.out:

@@ -307,10 +307,10 @@ class Network:
             u, x = stpmod.initial_state(conn.nnz if proj.stp_per_synapse else pre_p.n, proj.stp)
             proj.stp_u, proj.stp_x = u, x
             proj.stp_last = np.full(pre_p.n, B.NEVER, dtype=np.int64)
+        if plasticity is not None:                  # before appending: a refused rule adds nothing
+            self._attach_plasticity(proj, plasticity, f"{key}.plasticity")
         self.projections.append(proj)
         self._changed()
-        if plasticity is not None:
-            self._attach_plasticity(proj, plasticity, f"{key}.plasticity")
         return proj
 
     _CHUNK_KEYS = ("eta", "every", "w_min", "w_max", "modulator")

@@ -148,10 +148,6 @@ class NumbaBackend(Backend):
         e.arg(f"{P}__spike_idx", lambda pop=pop: pop.spike_idx)
         e.arg(f"{P}__n_spiked", lambda pop=pop: pop.n_spiked)
         e.arg(f"{P}__spike_count", lambda pop=pop: pop.spike_count)
-        if pop.track_bursts:
-            for nm in ("last_step", "n_in_event", "spike_rate", "event_rate", "burst_rate", "event_count",
-                       "burst_count", "burst_window", "rate_decay", "rate_inc"):
-                e.arg(f"{P}__{nm}", lambda pop=pop, nm=nm: getattr(pop, nm))
         if isinstance(pop, NeuronPopulation):
             model = pop.model
             e.deps.add(inspect.getfile(model))
@@ -183,6 +179,10 @@ class NumbaBackend(Backend):
             e.arg(f"{P}__sched_steps", lambda pop=pop: pop.sched_steps)
             e.arg(f"{P}__sched_idx", lambda pop=pop: pop.sched_idx)
             e.arg(f"{P}__sched_ptr", lambda pop=pop: pop.sched_ptr)
+        if pop.track_bursts:
+            for nm in ("last_step", "n_in_event", "spike_rate", "event_rate", "burst_rate", "event_count",
+                       "burst_count", "burst_window", "rate_decay", "rate_inc"):
+                e.arg(f"{P}__{nm}", lambda pop=pop, nm=nm: getattr(pop, nm))
         return P
 
     @staticmethod
@@ -564,9 +564,9 @@ def generate(net) -> Kernel:
     elementwise = sys.modules.get("dendrite_sim.core.elementwise")
     if elementwise is not None:
         e.deps.add(inspect.getfile(elementwise))
+    NumbaBackend.emit_monitor_capacity(e, net)      # (argument order as the loop reads them)
     for pop in net.pops.values():
         NumbaBackend.pop_args(e, pop)
-    NumbaBackend.emit_monitor_capacity(e, net)
     for k, phase in enumerate(PHASES, start=1):
         e.emit(2, f"# phase {k}: {phase.name} — {phase.summary}")
         NumbaBackend.phase_impl(phase.name)(e, net)
