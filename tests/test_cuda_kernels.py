@@ -49,6 +49,19 @@ import numpy as np
 import pytest
 
 from dendrite_sim.core import elementwise as E
+from dendrite_sim.core.elementwise import abs as e_abs
+from dendrite_sim.core.elementwise import clip as e_clip
+from dendrite_sim.core.elementwise import exp as e_exp
+from dendrite_sim.core.elementwise import expm1 as e_expm1
+from dendrite_sim.core.elementwise import log as e_log
+from dendrite_sim.core.elementwise import log1p as e_log1p
+from dendrite_sim.core.elementwise import maximum as e_maximum
+from dendrite_sim.core.elementwise import minimum as e_minimum
+from dendrite_sim.core.elementwise import pow as e_pow
+from dendrite_sim.core.elementwise import select as e_select
+from dendrite_sim.core.elementwise import sqrt as e_sqrt
+from dendrite_sim.core.elementwise import tanh as e_tanh
+from dendrite_sim.core.elementwise import where as e_where
 from dendrite_sim.core.registry import available
 from dendrite_sim.synapses import stp
 
@@ -89,25 +102,27 @@ def _with_nan(rng, x):
 
 
 def primitive_cases() -> list[Case]:
-    """Each primitive of the kernel language, called from a small caller (as a model calls it)."""
+    """Each primitive of the kernel language, called from a small caller (as a model calls it:
+    by a name imported from the kernel language, which :func:`~dendrite_sim.core.elementwise.cuda_version`
+    rebinds to the primitive's CUDA lowering)."""
     u = lambda lo, hi: lambda rng, n: rng.uniform(lo, hi, n)
     return [
-        Case("exp", _named("k_exp", lambda x: E.exp(x)), lambda rng, n: (rng.uniform(-30, 30, n),)),
-        Case("log", _named("k_log", lambda x: E.log(x)), lambda rng, n: (rng.uniform(1e-3, 100, n),)),
-        Case("expm1", _named("k_expm1", lambda x: E.expm1(x)), lambda rng, n: (rng.uniform(-1, 1, n) * 1e-3,)),
-        Case("log1p", _named("k_log1p", lambda x: E.log1p(x)), lambda rng, n: (u(-0.9, 5)(rng, n),)),
-        Case("sqrt", _named("k_sqrt", lambda x: E.sqrt(x)), lambda rng, n: (u(0, 100)(rng, n),)),
-        Case("tanh", _named("k_tanh", lambda x: E.tanh(x)), lambda rng, n: (u(-5, 5)(rng, n),)),
-        Case("power", _named("k_power", lambda x, y: E.pow(x, y)),
+        Case("exp", _named("k_exp", lambda x: e_exp(x)), lambda rng, n: (rng.uniform(-30, 30, n),)),
+        Case("log", _named("k_log", lambda x: e_log(x)), lambda rng, n: (rng.uniform(1e-3, 100, n),)),
+        Case("expm1", _named("k_expm1", lambda x: e_expm1(x)), lambda rng, n: (rng.uniform(-1, 1, n) * 1e-3,)),
+        Case("log1p", _named("k_log1p", lambda x: e_log1p(x)), lambda rng, n: (u(-0.9, 5)(rng, n),)),
+        Case("sqrt", _named("k_sqrt", lambda x: e_sqrt(x)), lambda rng, n: (u(0, 100)(rng, n),)),
+        Case("tanh", _named("k_tanh", lambda x: e_tanh(x)), lambda rng, n: (u(-5, 5)(rng, n),)),
+        Case("power", _named("k_power", lambda x, y: e_pow(x, y)),
              lambda rng, n: (u(0.01, 10)(rng, n), u(-3, 3)(rng, n))),
-        Case("absolute", _named("k_abs", lambda x: E.abs(x)), lambda rng, n: (u(-5, 5)(rng, n),)),
-        Case("minimum", _named("k_minimum", lambda a, b: E.minimum(a, b)),
+        Case("absolute", _named("k_abs", lambda x: e_abs(x)), lambda rng, n: (u(-5, 5)(rng, n),)),
+        Case("minimum", _named("k_minimum", lambda a, b: e_minimum(a, b)),
              lambda rng, n: (_with_nan(rng, u(-1, 1)(rng, n)), u(-1, 1)(rng, n))),
-        Case("maximum", _named("k_maximum", lambda a, b: E.maximum(a, b)),
+        Case("maximum", _named("k_maximum", lambda a, b: e_maximum(a, b)),
              lambda rng, n: (u(-1, 1)(rng, n), _with_nan(rng, u(-1, 1)(rng, n)))),
-        Case("clip", _named("k_clip", lambda x, lo, hi: E.clip(x, lo, hi)),
+        Case("clip", _named("k_clip", lambda x, lo, hi: e_clip(x, lo, hi)),
              lambda rng, n: (_with_nan(rng, u(-2, 2)(rng, n)), -0.5, 1.0)),
-        Case("select", _named("k_select", lambda c, a, b: (E.select(c, a, b), E.where(c, 1.0, 0.0))),
+        Case("select", _named("k_select", lambda c, a, b: (e_select(c, a, b), e_where(c, 1.0, 0.0))),
              lambda rng, n: (rng.random(n) < 0.5, u(-1, 1)(rng, n), u(-1, 1)(rng, n))),
     ]
 
@@ -251,7 +266,7 @@ def run_in_cuda(case: Case, args: tuple, n: int = N) -> list[np.ndarray]:
 
     E.register_cuda()
     ref, many = reference(case, args, n)
-    dev = cuda.jit(device=True)(case.fn)
+    dev = cuda.jit(device=True)(E.cuda_version(case.fn))
     k_out = [f"o{j}" for j in range(len(ref))]
     k_in = [f"a{j}" for j in range(len(args))]
     call = ", ".join(f"a{j}[i]" if per_element(a, n) else f"a{j}" for j, a in enumerate(args))
@@ -314,7 +329,7 @@ def test_compiles_to_ptx(case, _simulator):
     E.register_cuda()
     args = case.args()
     sig = tuple(numba_type(a, N) for a in args)
-    ptx, restype = cuda.compile_ptx(case.fn, sig, device=True, cc=CC)
+    ptx, restype = cuda.compile_ptx(E.cuda_version(case.fn), sig, device=True, cc=CC)
     assert ".visible .func" in ptx
     assert ".extern .func" not in ptx, f"{case.name}: PTX calls an external function"
     ref, many = reference(case, args)

@@ -59,6 +59,7 @@ from __future__ import annotations
 import builtins
 import math
 import sys
+import types as pytypes
 
 import numpy as np
 from numba.extending import overload
@@ -147,19 +148,19 @@ def _register_cpu_ufunc(fn, ufunc) -> None:
     else:
         def typer(x):
             return lambda x: ufunc(x)
-    overload(fn, inline="always")(typer)
+    overload(fn, inline="always", target="cpu")(typer)
 
 
 for _fn, _ufunc in _CPU_UFUNC.items():
     _register_cpu_ufunc(_fn, _ufunc)
 
 
-@overload(clip, inline="always")
+@overload(clip, inline="always", target="cpu")
 def _clip_cpu(x, lo, hi):
     return lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi)
 
 
-@overload(select, jit_options={"cache": True})
+@overload(select, jit_options={"cache": True}, target="cpu")
 def _select_cpu(cond, a, b):
     from numba import types
 
@@ -210,11 +211,59 @@ _CUDA = {
 _cuda_registered = False
 
 
+def _make_twin(fn):
+    def twin(*args):
+        raise TypeError(f"{twin.__name__} exists only inside CUDA device code")
+    twin.__name__ = twin.__qualname__ = f"cuda_{fn.__name__}"
+    return twin
+
+
+#: primitive → its CUDA twin: a distinct function object that only the CUDA registries know.
+#: The CPU overloads of a primitive are registered for every target and, once the CPU has
+#: compiled a caller, its resolution would be reused by CUDA typing; kernels are therefore
+#: compiled for CUDA as :func:`cuda_version`, which calls the twins.
+_CUDA_TWIN = {fn: _make_twin(fn) for fn in _CUDA}
+_CUDA_ARITY = {"float1": 1, "same1": 1, "float2": 2, "unify2": 2, "unify3": 3, "select": 3}
+_CUDA_VERSIONS: dict = {}
+
+
+def cuda_version(fn):
+    """``fn`` (a model step, an STP kernel, a synapse-rule hook or a primitive) as it is compiled
+    for Numba's CUDA target: the same code with every kernel-language primitive it names
+    replaced by its CUDA lowering (``math.*``). Registers the lowerings on first use."""
+    register_cuda()
+    if _in_simulator():                        # the simulator runs kernels as Python: as they are
+        return fn
+    if fn in _CUDA_VERSIONS:
+        return _CUDA_VERSIONS[fn]
+    if fn in _CUDA_TWIN:                       # a primitive itself: a wrapper of its twin
+        twin, n = _CUDA_TWIN[fn], _CUDA_ARITY[_CUDA[fn][0]]
+        names = ", ".join("xyz"[:n])
+        ns = {"_twin": twin}
+        exec(f"def {fn.__name__}({names}):\n    return _twin({names})\n", ns)
+        out = ns[fn.__name__]
+    else:
+        twins = {id(k): v for k, v in _CUDA_TWIN.items()}
+        glb = dict(fn.__globals__)
+        glb.update({name: twins[id(v)] for name, v in fn.__globals__.items() if id(v) in twins})
+        out = pytypes.FunctionType(fn.__code__, glb, fn.__name__, fn.__defaults__, fn.__closure__)
+        out.__qualname__ = fn.__qualname__
+    _CUDA_VERSIONS[fn] = out
+    return out
+
+
+def _in_simulator() -> bool:
+    from numba.cuda.core import config as cuda_config
+
+    return bool(cuda_config.ENABLE_CUDASIM)
+
+
 def register_cuda() -> None:
     """Register the CUDA lowerings of every primitive (idempotent; needs ``numba-cuda``).
 
-    Must run before a function that uses the primitives is compiled for CUDA (``cuda.jit``,
-    ``cuda.compile_ptx``). Does nothing in the CUDA simulator, where kernels run as Python.
+    The lowerings belong to the primitives' CUDA twins: compile :func:`cuda_version` of a
+    kernel (``cuda.jit``, ``cuda.compile_ptx``), which calls this. Does nothing in the CUDA
+    simulator, where kernels run as Python.
     """
     global _cuda_registered
     if _cuda_registered:
@@ -269,8 +318,9 @@ def register_cuda() -> None:
 
     arity = {"float1": 1, "same1": 1, "float2": 2, "unify2": 2, "unify3": 3, "select": 3}
     for fn, (kind, body) in _CUDA.items():
-        type_callable(fn)(make_typer(kind))
-        lower_builtin(fn, *([types.Any] * arity[kind]))(make_lowering(body))
+        twin = _CUDA_TWIN[fn]
+        type_callable(twin)(make_typer(kind))
+        lower_builtin(twin, *([types.Any] * arity[kind]))(make_lowering(body))
     _cuda_registered = True
 
 
