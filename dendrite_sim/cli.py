@@ -119,7 +119,7 @@ def cmd_run(args) -> int:
     metrics = {"experiment": sc.resolved["scenario"]["experiment"], "seed": sc.seed,
                "wall_time_s": round(time.perf_counter() - t0, 3), **metrics}
     results.write_metrics(out, metrics)
-    print(f"wrote {out}/ (metrics.json, config.toml, provenance.json"
+    print(f"wrote {out}/ (metrics.json, timings.json, config.toml, provenance.json"
           + "".join(f", {f}" for f in ctx.figures) + ")")
     return 0
 
