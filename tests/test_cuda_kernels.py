@@ -195,7 +195,8 @@ PLUGIN_RULE = Path(__file__).parent / "data" / "plugins" / "dendritic_hebb.py"
 
 def _hook_build(rule, hook: str, params) -> Callable:
     """Arguments of ``hook`` by name: weights in [0, 1], traces in [0, 3], synapse variables in
-    [−1, 1], postsynaptic voltages in [−80, −40] mV, the rule's parameters and dt."""
+    [−1, 1], postsynaptic voltages in [−80, −40] mV, postsynaptic spikes (30 %), the parameters of
+    the rule and of its ``post_model``, and dt."""
     def build(rng, n):
         args = []
         for a in rule.hook_args(hook):
@@ -209,6 +210,10 @@ def _hook_build(rule, hook: str, params) -> Callable:
                 args.append(params)
             elif a == "dt":
                 args.append(DT)
+            elif a == "post_spiked":
+                args.append(rng.random(n) < 0.3)
+            elif a == "post_p":                      # the parameters of the model the rule names
+                args.append(available("neuron")[rule.post_model].make_params())
             else:                                    # a variable of the postsynaptic model
                 args.append(rng.uniform(-80.0, -40.0, n))
         return tuple(args)

@@ -26,7 +26,10 @@ In the style of GeNN's weight-update models, a synapse rule is a registered clas
 ``synapse_vars`` (that synapse's value); a name in ``pre_traces`` (the trace of the synapse's
 presynaptic neuron) or ``post_traces`` (of its postsynaptic neuron); a state variable, channel
 or drive ``I_<compartment>`` of the postsynaptic neuron model (``v_dend``, ``soma_exc``...);
-``p`` (the parameter record) and ``dt`` (ms). It returns the new values of the *per-synapse*
+``post_spiked`` (whether the postsynaptic neuron spiked in this step); ``post_p`` (the
+postsynaptic model's parameter record; the fields the hooks read are declared in
+``post_params`` and checked when the rule is attached); ``p`` (the rule's parameter record)
+and ``dt`` (ms). It returns the new values of the *per-synapse*
 arguments it takes (``w`` and synapse variables), in the order of its signature — one value
 bare, several as a tuple. ``pre_spike(<pre traces>..., p)`` returns the new pre traces in
 signature order (``post_spike`` likewise).
@@ -74,6 +77,9 @@ from dendrite_sim.core.interfaces import LearningRule
 from dendrite_sim.core.schema import check_bounds, check_bounds_declaration, check_name
 
 HOOKS = ("on_pre", "on_post", "per_step")
+#: hook arguments with a fixed meaning: the postsynaptic neuron's spike in this step (bool) and
+#: its model's parameter record (fields declared in ``post_params``)
+POST_SPECIAL = ("post_spiked", "post_p")
 TRACE_HOOKS = ("pre_spike", "post_spike")
 
 
@@ -87,6 +93,8 @@ class SynapseRule(LearningRule):
     pre_traces: ClassVar[dict[str, str]] = {}
     post_traces: ClassVar[dict[str, str]] = {}
     synapse_vars: ClassVar[dict[str, float]] = {}
+    post_params: ClassVar[tuple[str, ...]] = ()      # fields of the post model's params that hooks read
+    post_model: ClassVar[str | None] = None          # a neuron model that has them (docs, tests)
     on_pre = None
     on_post = None
     per_step = None
@@ -168,9 +176,15 @@ class SynapseRule(LearningRule):
         return tuple(a for a in args if a == "w" or a in cls.synapse_vars)
 
     @classmethod
-    def check_hooks(cls, post_names: tuple[str, ...], key: str) -> None:
-        """Every hook argument must be known: a :class:`ScenarioError` at ``key`` otherwise."""
-        synapse = {"w", *cls.synapse_vars, *cls.pre_traces, *cls.post_traces, "p", "dt"}
+    def check_hooks(cls, post_names: tuple[str, ...], key: str, post_params=None) -> None:
+        """Every hook argument must be known, and the postsynaptic model's parameter record must
+        have the fields in :attr:`post_params`: a :class:`ScenarioError` at ``key`` otherwise."""
+        missing = [f for f in cls.post_params if f not in getattr(post_params, "_fields", ())]
+        if missing:
+            raise ScenarioError(key, f"rule {cls.registered_name!r} reads the postsynaptic model's parameters "
+                                f"{', '.join(missing)}; expected a postsynaptic model that has them "
+                                f"(e.g. {cls.post_model})")
+        synapse = {"w", *cls.synapse_vars, *cls.pre_traces, *cls.post_traces, "p", "dt", *POST_SPECIAL}
         for hook in cls.hooks():
             known = ({*cls.pre_traces, "p"} if hook == "pre_spike" else {*cls.post_traces, "p"}
                      if hook == "post_spike" else synapse | set(post_names))

@@ -544,6 +544,10 @@ def _hook_call(e: _Emitter, proj, Q: str, R_: str, hook: str, syn: str, pre: str
             args.append(f"{Q}__p")
         elif a == "dt":
             args.append("dt")
+        elif a == "post_p":
+            args.append(f"{e.label(proj.post, proj.post.name)}__params")
+        elif a == "post_spiked":
+            args.append(f"{e.label(proj.post, proj.post.name)}__spiked[{post}]")
         else:
             args.append(NumbaBackend.var_expr(e, proj.post, a, post))
     outs = [f"{Q}__w[{syn}]" if a == "w" else f"{Q}__{a}[{syn}]" for a in rule.hook_writes(hook)]

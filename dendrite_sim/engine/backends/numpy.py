@@ -323,6 +323,10 @@ class NumpyBackend(Backend):
                 args.append(libm_params(ps.params))
             elif a == "dt":
                 args.append(libm(self.net.dt))
+            elif a == "post_p":
+                args.append(libm_params(proj.post.params))
+            elif a == "post_spiked":
+                args.append(libm(proj.post.spiked[post_of]))
             else:
                 args.append(libm(plain(proj.post.variable(a))[post_of]))
         out = getattr(rule, hook)(*args)

@@ -1,0 +1,77 @@
+"""Urbanczik & Senn (2014) dendritic-prediction rule: synapses learn to make the dendrite predict
+the soma's spiking (Neuron 81:521; REFERENCE.md §4; the model of NEST's ``urbanczik_synapse``).
+
+For a synapse j → i onto the dendrite of an ``urbanczik_senn`` neuron::
+
+    V*_w = (g_L E_L + g_sp V_d) / (g_L + g_sp)         the somatic potential the dendrite predicts
+    φ(V) = φ_max / (1 + k exp(β(θ − V))),   h(V) = d ln φ / dV = β k e^{β(θ−V)} / (1 + k e^{β(θ−V)})
+    PSP_j(t) = Σ_{t_j} κ(t − t_j),   κ(s) = (e^{−s/τ_L} − e^{−s/τ_s}) / (τ_L − τ_s)
+    PI_ij(t) = [S_i(t) − φ(V*_w,i)] · h(V*_w,i) · PSP_j(t)       S_i = Σ δ(t − t_i), the soma's spikes
+    τ_Δ dΔ_ij/dt = −Δ_ij + PI_ij,          dw_ij/dt = η Δ_ij
+
+The neuron parameters (g_L, E_L, g_sp, φ_max, k, β, θ) are the postsynaptic model's own
+(``post_p``), so the rule and the neuron cannot disagree. The PSP kernel is the difference of
+two presynaptic traces (τ_L = C/g_L = 10 ms, τ_s = τ_syn = 3 ms with NEST's defaults), each
+decaying exactly and raised by 1 at a presynaptic spike.
+
+Time-stepped form (one step of dt, the schedule's ``plasticity`` phase, after the neuron update;
+s = 1 if the neuron spiked in this step, else 0; traces before this step's presynaptic spikes)::
+
+    Δ ← Δ · e^{−dt/τ_Δ} + [s − φ(V*_w) dt] · h(V*_w) · PSP / τ_Δ
+    w ← clip(w + η · dt · Δ,  w_min, w_max)
+
+so that the spike term integrates δ(t − t_i) exactly and the rate term as φ dt. Weights are the
+dendritic currents of the ``dend_exc`` / ``dend_inh`` channels (pA); η is in pA · mV per unit
+of Δ (1/(mV·ms)) and ms.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from dendrite_sim.core.elementwise import clip, exp, select
+from dendrite_sim.core.registry import register
+from dendrite_sim.synapses.plasticity import SynapseRule
+
+
+class UrbanczikSennRuleParams(NamedTuple):
+    eta: float = 5e-3           # pA·mV: dw/dt = η Δ
+    tau_delta: float = 100.0    # ms   low-pass filter of the plasticity induction PI
+    tau_L: float = 10.0         # ms   PSP decay (membrane, C/g_L)
+    tau_s: float = 3.0          # ms   PSP rise (synaptic, τ_syn)
+    w_min: float = -1e9         # pA
+    w_max: float = 1e9          # pA
+
+
+@register("rule", "urbanczik_senn")
+class UrbanczikSennRule(SynapseRule):
+    """Urbanczik & Senn 2014: dendritic synapses learn to predict the soma's spiking (in the loop)."""
+
+    Params = UrbanczikSennRuleParams
+    units = {"eta": "pA*mV", "tau_delta": "ms", "tau_L": "ms", "tau_s": "ms", "w_min": "pA", "w_max": "pA"}
+    bounds = {"eta": ">= 0", "tau_delta": "> 0", "tau_L": "> 0", "tau_s": "> 0"}
+    pre_traces = {"psp_L": "tau_L", "psp_s": "tau_s"}
+    synapse_vars = {"delta": 0.0}
+    post_params = ("g_L", "E_L", "g_sp", "phi_max", "rate_slope", "beta", "theta")
+    post_model = "urbanczik_senn"
+
+    @staticmethod
+    def per_step(w, delta, psp_L, psp_s, v_dend, post_spiked, post_p, p, dt):
+        v_star = (post_p.g_L * post_p.E_L + post_p.g_sp * v_dend) / (post_p.g_L + post_p.g_sp)
+        e = post_p.rate_slope * exp(post_p.beta * (post_p.theta - v_star))
+        phi = post_p.phi_max / (1.0 + e)
+        h = post_p.beta * e / (1.0 + e)
+        psp = (psp_L - psp_s) / (p.tau_L - p.tau_s)
+        pi = (select(post_spiked, 1.0, 0.0) - phi * dt) * h * psp
+        delta_new = delta * exp(-dt / p.tau_delta) + pi / p.tau_delta
+        return clip(w + p.eta * dt * delta_new, p.w_min, p.w_max), delta_new
+
+    @classmethod
+    def validate_params(cls, params, key):
+        from dendrite_sim.core.errors import ScenarioError
+
+        if params.tau_L == params.tau_s:
+            raise ScenarioError(f"{key}.tau_s", f"expected a PSP rise time different from tau_L = "
+                                f"{params.tau_L:g} ms (the kernel divides by their difference)")
+        if not params.w_min <= params.w_max:
+            raise ScenarioError(f"{key}.w_max", f"expected w_max >= w_min = {params.w_min:g} pA")
