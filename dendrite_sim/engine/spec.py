@@ -735,3 +735,24 @@ def check(network, *, dt: float, seed: int = 0, backend: str = "numba", fastmath
     net = build(spec, dt=dt, seed=seed, backend=backend, fastmath=fastmath, key=key, outer=outer, dry=True,
                 **network_kwargs)
     return spec, net
+
+
+def generated_key(key: str, expected: str, fields: dict, prefixes: dict,
+                  where: str = "the generated network") -> tuple[str, str]:
+    """``(key, expected)`` of an error in a ``[network]`` table that an experiment generated from
+    its own parameters, as the experiment's scenario key: ``fields`` maps exact generated keys to
+    scenario keys; ``prefixes`` maps a generated prefix to the scenario key that owns it (a
+    prefix ending in ``.params`` keeps the parameter's name: ``….params.C_s`` → ``<target>.C_s``).
+    Keys outside the generated network are returned unchanged."""
+    if not key.startswith(("network.populations", "network.projections", "network.inputs")):
+        return key, expected                    # already a scenario key (network.dt, ...)
+    base = key.split("[", 1)[0]
+    if base in fields:
+        return fields[base], expected
+    for prefix in sorted(prefixes, key=len, reverse=True):
+        if key == prefix or key.startswith(prefix + "."):
+            target = prefixes[prefix]
+            if prefix.endswith(".params") and key != prefix:
+                return target + key[len(prefix):], expected
+            return target, f"{expected} (in {where}: {key})"
+    return "network", f"{expected} (in {where}: {key})"

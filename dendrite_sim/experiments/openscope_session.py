@@ -354,16 +354,7 @@ def _spec_key_map() -> tuple[dict, dict]:
 
 def _experiment_key(key: str, expected: str) -> tuple[str, str]:
     """A key of the generated table (or of the engine building it) as the scenario's own key."""
-    if not key.startswith(("network.populations", "network.projections", "network.inputs")):
-        return key, expected                    # already a scenario key (network.dt, ...)
-    fields, prefixes = _spec_key_map()
-    base = key.split("[", 1)[0]
-    if base in fields:
-        return fields[base], expected
-    for prefix in sorted(prefixes, key=len, reverse=True):
-        if key == prefix or key.startswith(prefix + "."):
-            return prefixes[prefix], f"{expected} (in the day's network: {key})"
-    return "network", f"{expected} (in the day's network: {key})"
+    return netspec.generated_key(key, expected, *_spec_key_map(), where="the day's network")
 
 
 @contextlib.contextmanager
