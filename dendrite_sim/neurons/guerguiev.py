@@ -1,5 +1,5 @@
 """Three-compartment pyramidal neuron with segregated dendrites (Guerguiev, Lillicrap & Richards
-2017 eLife), REFERENCE.md §6; reference code jordan-g/Segregated-Dendrite-Deep-Learning.
+2017 eLife); reference code jordan-g/Segregated-Dendrite-Deep-Learning.
 
 Basal dendrite B, apical dendrite A, soma C, in the paper's dimensionless units (conductances in
 1/ms, potentials in the paper's voltage units, read as mV):

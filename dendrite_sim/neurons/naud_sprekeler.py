@@ -1,6 +1,6 @@
 """Two-compartment burst pyramidal neuron (Naud & Sprekeler 2018 PNAS; Payeur et al. 2021).
 
-Soma (V_s) and apical dendrite (V_d), REFERENCE.md §1, as implemented in apayeur/auryn
+Soma (V_s) and apical dendrite (V_d), as implemented in apayeur/auryn
 ``NaudGroup.cpp`` (a reduction of Naud, Bathellier & Gerstner 2014):
 
     τ_s dV_s/dt  = −(V_s − E_L) + (τ_s/C_s) [ g_s f(V_d) + b_w w_s + I_s ]

@@ -1,4 +1,4 @@
-"""Two-compartment Poisson neuron of Urbanczik & Senn 2014 (Neuron 81:521), REFERENCE.md §4.
+"""Two-compartment Poisson neuron of Urbanczik & Senn 2014 (Neuron 81:521).
 
 The model of NEST's ``pp_cond_exp_mc_urbanczik`` (soma U, dendrite V_d):
 

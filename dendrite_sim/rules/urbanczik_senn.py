@@ -1,5 +1,5 @@
 """Urbanczik & Senn (2014) dendritic-prediction rule: synapses learn to make the dendrite predict
-the soma's spiking (Neuron 81:521; REFERENCE.md §4; the model of NEST's ``urbanczik_synapse``).
+the soma's spiking (Neuron 81:521; the model of NEST's ``urbanczik_synapse``).
 
 For a synapse j → i onto the dendrite of an ``urbanczik_senn`` neuron::
 

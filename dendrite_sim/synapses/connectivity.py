@@ -5,7 +5,7 @@ neuron ``j``: the synapses of ``j`` are ``indptr[j] : indptr[j + 1]``; for each 
 ``indices[k]`` is its postsynaptic neuron, ``weights[k]`` its weight (pA for current channels,
 nS for conductance channels) and ``delays[k]`` its transmission delay in **integer time steps**
 (≥ 1: a spike emitted at step n arrives at step n + delay). Spike propagation then walks only
-the rows of neurons that spiked (DESIGN.md §3). Within a row the postsynaptic indices are sorted.
+the rows of neurons that spiked. Within a row the postsynaptic indices are sorted.
 
 For postsynaptic access (e.g. STDP on post spikes) :meth:`Connectivity.csc` gives, on demand,
 the column pointer, the presynaptic neuron of each synapse in column order and the permutation

@@ -1,9 +1,9 @@
 """Spike-timing-dependent plasticity: Pfister & Gerstner (2006) triplet rule, pair rule as A₃ = 0.
 
 Pfister J-P, Gerstner W (2006) Triplets of spikes in a model of spike timing-dependent
-plasticity. J Neurosci 26:9673–9682 (REFERENCE.md §3).
+plasticity. J Neurosci 26:9673–9682.
 
-Traces (per neuron, not per synapse — DESIGN.md §3). Presynaptic r₁ (τ₊), r₂ (τ_x);
+Traces (per neuron, not per synapse: one update per spike). Presynaptic r₁ (τ₊), r₂ (τ_x);
 postsynaptic o₁ (τ₋), o₂ (τ_y). Between spikes every trace decays exactly::
 
     r(t + Δ) = r(t) · exp(−Δ/τ)

@@ -5,7 +5,7 @@ vesicles ready). Between spikes both relax exponentially; at a presynaptic spike
 the resource is released, ``release`` (the factor that multiplies the synaptic weight), and
 ``u`` facilitates. Internal units: ms (τ_D, τ_F, elapsed time); U, f, u, x are dimensionless.
 
-Variants (REFERENCE.md §2). J is the facilitation jump; u⁻, x⁻ are the values just before the
+Variants. J is the facilitation jump; u⁻, x⁻ are the values just before the
 spike (after relaxation), u⁺, x⁺ just after:
 
 ``"tsodyks2"`` — Markram, Wang & Tsodyks 1998 PNAS; NEST ``tsodyks2_synapse``::
@@ -47,7 +47,7 @@ spike (``elapsed_ms``; ``inf`` for a neuron that never spiked gives the resting 
 
     u(t) = u_rest + (u − u_rest) e^{−Δ/τ_F},    x(t) = 1 − (1 − x) e^{−Δ/τ_D}
 
-Where state lives (DESIGN.md §3): the dynamics depend only on the presynaptic spike train, so a
+Where state lives: the dynamics depend only on the presynaptic spike train, so a
 projection whose synapses share parameters keeps ``(u, x, t_last)`` **per presynaptic neuron**
 and calls the kernels once per presynaptic spike; every synapse of that CSR row then transmits
 ``w · release``. With heterogeneous parameters keep the state per synapse and pass per-synapse
@@ -94,7 +94,7 @@ class STPParams(NamedTuple):
     variant: int = TSODYKS2
 
 
-# Presets (REFERENCE.md §2). For the tsodyks2 presets f = U, so switching the variant to
+# Presets (sources next to each). For the tsodyks2 presets f = U, so switching the variant to
 # "payeur" gives the Mongillo form.
 PRESETS: dict[str, STPParams] = {
     # Tsodyks, Pawelzik & Markram 1998: depressing pyramidal synapse
