@@ -47,3 +47,12 @@ def test_generated_loop_has_one_block_per_phase_and_readable_names():
         assert sum(ln.startswith(f"# phase {k}: {phase.name}") for ln in lines) == 1
     for arg in ("pyr__v_soma", "pyr__ring_dend_exc", "fb_dend__w", "fb_dend__pre_r1", "fb__spike_idx"):
         assert arg in net._backend().kernel.arg_names
+
+
+def test_population_kinds_declare_schedule_phases():
+    from dendrite_sim.engine.graph import NeuronPopulation, PoissonSource, SpikeSource
+
+    for kind in (NeuronPopulation, PoissonSource, SpikeSource):
+        assert set(kind.phases) <= set(schedule.PHASE_NAMES), kind
+        assert {"update", "bookkeeping"} <= set(kind.phases), kind
+    assert "arrivals" in NeuronPopulation.phases and "arrivals" not in PoissonSource.phases

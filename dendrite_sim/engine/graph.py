@@ -45,6 +45,8 @@ class SpikingGroup:
     event_count: np.ndarray = None
     burst_count: np.ndarray = None
 
+    #: the phases of :mod:`.schedule` this kind takes part in; the backends run a phase's
+    #: per-population work only for the populations that declare it
     phases: ClassVar[tuple[str, ...]] = ("update", "bookkeeping")
     is_model: ClassVar[bool] = False
 
@@ -220,6 +222,3 @@ class ChunkRule:
     t0: int = 0                 # step at which the current interval started
     since: tuple = ()           # (pre, post) spike/event/burst counts at t0
     last: int = -1              # step of the last update
-
-
-Plasticity = ChunkRule      # the former name

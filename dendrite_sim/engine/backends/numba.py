@@ -222,7 +222,7 @@ class NumbaBackend(Backend):
     @staticmethod
     def emit_arrivals(e: _Emitter, net) -> None:
         for pop in net.pops.values():
-            if not isinstance(pop, NeuronPopulation):
+            if "arrivals" not in pop.phases:
                 continue
             P = e.label(pop, pop.name)
             for ch in pop.channels:
@@ -253,7 +253,7 @@ class NumbaBackend(Backend):
     @staticmethod
     def emit_drives(e: _Emitter, net) -> None:
         for pop in net.pops.values():
-            if not isinstance(pop, NeuronPopulation):
+            if "drives" not in pop.phases:
                 continue
             P = e.label(pop, pop.name)
             for comp in pop.model.compartments:
@@ -346,7 +346,7 @@ class NumbaBackend(Backend):
         # fused into the update loop of each population (one pass over the neurons): the
         # decay follows the model step of the same neuron, which reads the channel first
         for pop in net.pops.values():
-            if not isinstance(pop, NeuronPopulation) or not pop.channels:
+            if "decay" not in pop.phases or not pop.channels:
                 continue
             P = e.label(pop, pop.name)
             at = e.lines.index("    " * 3 + f"{P}__spiked[i] = spk")

@@ -123,12 +123,13 @@ class NumpyBackend(Backend):
         for phase in self._phases:
             phase(n)
 
-    def _neuron_pops(self):
-        return [p for p in self.net.pops.values() if isinstance(p, NeuronPopulation)]
+    def _pops(self, phase: str):
+        """The populations that take part in ``phase`` (their kind's ``phases``)."""
+        return [p for p in self.net.pops.values() if phase in p.phases]
 
     # ------------------------------------------------------------------ phases
     def phase_arrivals(self, n: int) -> None:
-        for pop in self._neuron_pops():
+        for pop in self._pops("arrivals"):
             for ch, ring in pop.rings.items():
                 slot = n % ring.shape[0]
                 pop.channels[ch] += ring[slot]
@@ -141,7 +142,7 @@ class NumpyBackend(Backend):
             inp.pop.channels[inp.channel][hit] += inp.weight * counts[hit]
 
     def phase_drives(self, n: int) -> None:
-        for pop in self._neuron_pops():
+        for pop in self._pops("drives"):
             for comp, drive in pop.drives.items():
                 drive[:] = pop.bias[comp]
         for ai in self.net.array_inputs:
@@ -158,18 +159,18 @@ class NumpyBackend(Backend):
                 m.buf_n[0] = c + 1
 
     def phase_update(self, n: int) -> None:
-        for pop in self.net.pops.values():
+        for pop in self._pops("update"):
             idx = _UPDATE[type(pop)](self, pop, n)
             pop.n_spiked[0] = idx.size
             pop.spike_idx[: idx.size] = idx
 
     def phase_decay(self, n: int) -> None:
-        for pop in self._neuron_pops():
+        for pop in self._pops("decay"):
             for ch, g in pop.channels.items():
                 g *= pop.decay[ch]
 
     def phase_bookkeeping(self, n: int) -> None:
-        for pop in self.net.pops.values():
+        for pop in self._pops("bookkeeping"):
             self._bookkeeping(pop, n)
 
     def phase_propagate(self, n: int) -> None:
