@@ -3,20 +3,41 @@
     dendrite-sim run SCENARIO.toml [--out DIR] [--seed N] [--set key=value ...]
     dendrite-sim check SCENARIO.toml [--set key=value ...]
     dendrite-sim list [KIND]       (learning rules with their substrates, e.g. [rate, spiking])
+    dendrite-sim export RUN_DIR [--format nwb|npz]
+    dendrite-sim docs [--out docs/scenarios.md] [--check]
+    dendrite-sim --version
 
-User errors print one line ``error: <key path>: <what was expected>`` and exit with code 2.
+User errors print one line ``error: <key path>: <what was expected>`` and exit with code 2; so
+does a run that diverges (``error: <metrics key>: diverged: ...``). No scenario, ``--set`` value
+or argument makes the command print a traceback: an unexpected failure (a bug) prints one line
+``error: internal: ...`` and exits with code 1 (``DENDRITE_SIM_TRACEBACK=1`` shows the traceback).
+
+Every run directory holds ``status.json`` (:func:`dendrite_sim.io.results.write_status`):
+``running`` while the experiment runs, then ``completed``, ``failed`` (with the one-line reason)
+or ``interrupted`` (Ctrl-C, SIGTERM). A directory whose run failed or was interrupted takes a
+new run without ``--overwrite``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 import time
 from datetime import datetime
 from pathlib import Path
 
+import dendrite_sim
 from dendrite_sim.core import registry
-from dendrite_sim.core.errors import ScenarioError
+from dendrite_sim.core.errors import ScenarioError, _printable
+from dendrite_sim.io.reference import summary
+
+DEFAULT_DOCS = Path("docs") / "scenarios.md"
+
+
+class _Terminated(BaseException):
+    """SIGTERM during a run (a scheduler or a sweep stopping it): recorded as interrupted."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -27,24 +48,38 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="dendrite-sim", description="Spiking and dendritic credit-assignment simulator.")
+    p.add_argument("--version", action="version", version=f"dendrite-sim {dendrite_sim.__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     r = sub.add_parser("run", help="run a scenario")
     r.add_argument("scenario")
     r.add_argument("--out", help="output directory (default runs/<scenario>-<time>)")
-    r.add_argument("--seed", type=int, help="root seed (overrides scenario.seed)")
+    r.add_argument("--seed", type=_seed, help="root seed (overrides scenario.seed)")
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a scenario key, e.g. --set training.epochs=5")
     r.add_argument("--overwrite", action="store_true", help="allow writing into a non-empty --out")
     c = sub.add_parser("check", help="validate a scenario without running it")
     c.add_argument("scenario")
-    c.add_argument("--seed", type=int)
+    c.add_argument("--seed", type=_seed)
     c.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     lst = sub.add_parser("list", help="list every registered part")
-    lst.add_argument("kind", nargs="?", choices=registry.KINDS)
+    lst.add_argument("kind", nargs="?", choices=(*registry.KINDS, "preset"))
     e = sub.add_parser("export", help="export a run's data (nwb or npz)")
     e.add_argument("run_dir")
     e.add_argument("--format", choices=("nwb", "npz"), default="nwb")
+    d = sub.add_parser("docs", help="write the scenario reference (docs/scenarios.md) from the schemas")
+    d.add_argument("--out", default=None, help=f"file to write (default {DEFAULT_DOCS} in the source tree)")
+    d.add_argument("--check", action="store_true", help="exit 1 if the file differs from a fresh one")
     return p
+
+
+def _seed(text: str) -> int:
+    """``--seed``: a non-negative integer below 2**63 (argparse words the refusal)."""
+    if len(text) > 30 or not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text[:40]!r}")
+    value = int(text)
+    if value > 2**63 - 1:
+        raise argparse.ArgumentTypeError("expected an integer below 2**63")
+    return value
 
 
 def _substrates(cls) -> str:
@@ -55,10 +90,36 @@ def _substrates(cls) -> str:
     return "[" + ", ".join(str(s) for s in subs) + "]"
 
 
+def presets() -> dict[str, dict]:
+    """Every named parameter preset: ``"stp"`` (short-term plasticity), and one entry per synapse
+    rule with ``presets`` (``"rule stdp"``): preset name → parameter record."""
+    import importlib
+
+    stp = importlib.import_module("dendrite_sim.synapses.stp")
+    out = {"stp": dict(stp.PRESETS)}
+    for name, cls in registry.available("rule").items():
+        table = getattr(cls, "presets", None)
+        if table:
+            out[f"rule {name}"] = dict(table)
+    return out
+
+
+def _preset_text(rec) -> str:
+    fields = rec._asdict() if hasattr(rec, "_asdict") else dict(rec)
+    if type(rec).__name__ == "STPParams":
+        import importlib
+
+        fields["variant"] = importlib.import_module("dendrite_sim.synapses.stp").VARIANT_NAMES.get(
+            fields["variant"], fields["variant"])
+    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in fields.items())
+
+
 def cmd_list(kind=None) -> int:
     """Every registered part, kinds in :data:`registry.KINDS` order, names sorted; a learning
-    rule also shows its substrates, e.g. ``backprop  [rate]  Exact gradient ...``."""
-    for k in ([kind] if kind else registry.KINDS):
+    rule also shows its substrates, e.g. ``backprop  [rate]  Exact gradient ...``; then the
+    parameter presets (``dendrite-sim list preset``)."""
+    kinds = [kind] if kind and kind != "preset" else ([] if kind == "preset" else list(registry.KINDS))
+    for k in kinds:
         parts = registry.available(k)
         if not parts:
             continue
@@ -67,10 +128,15 @@ def cmd_list(kind=None) -> int:
             subs = {name: _substrates(cls) for name, cls in parts.items()}
             width = max(len(s) for s in subs.values())
             for name, cls in parts.items():
-                print(f"  {name:28s} {subs[name]:{width}s} {registry.describe(cls)}")
+                print(f"  {name:28s} {subs[name]:{width}s} {summary(cls)}")
             continue
         for name, cls in parts.items():
-            print(f"  {name:28s} {registry.describe(cls)}")
+            print(f"  {name:28s} {summary(cls)}")
+    if kind in (None, "preset"):
+        print("preset:")
+        for owner, table in presets().items():
+            for name, rec in table.items():
+                print(f"  {owner + ' ' + name:36s} {_preset_text(rec)}")
     return 0
 
 
@@ -78,48 +144,84 @@ def cmd_check(args) -> int:
     from dendrite_sim.io.scenario import load
 
     sc = load(args.scenario, overrides=args.set, seed=args.seed)
-    print(f"ok: {args.scenario} (experiment {sc.resolved['scenario']['experiment']!r}, seed {sc.seed})")
+    print(f"ok: {_printable(args.scenario)} (experiment {sc.resolved['scenario']['experiment']!r}, seed {sc.seed})")
     return 0
 
 
-def cmd_run(args) -> int:
+def _out_dir(args) -> Path:
     from dendrite_sim.io import results
+
+    if args.out:
+        out = Path(args.out)
+        try:
+            if out.exists() and not out.is_dir():
+                raise ScenarioError("--out", f"expected a directory; {str(out)!r} is a file")
+            if out.exists() and not args.overwrite and not results.reusable(out):
+                raise ScenarioError("--out", f"{str(out)!r} already holds files; choose an empty "
+                                    "directory or pass --overwrite")
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ScenarioError("--out", f"expected a directory I can write: {exc.strerror or exc}") from None
+        return out
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = Path("runs") / f"{Path(args.scenario).stem}-{stamp}"
+    n = 1
+    while out.exists():
+        out = Path("runs") / f"{Path(args.scenario).stem}-{stamp}-{n}"
+        n += 1
+    return out
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated()
+
+
+def cmd_run(args) -> int:
+    from dendrite_sim.io import atomic, results
     from dendrite_sim.io.scenario import load
 
     sc = load(args.scenario, overrides=args.set, seed=args.seed)
-    if args.out:
-        out = Path(args.out)
-        if out.exists() and any(out.iterdir()) and not args.overwrite:
-            raise ScenarioError("--out", f"{str(out)!r} already holds files; choose an empty "
-                                "directory or pass --overwrite")
-    else:
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        out = Path("runs") / f"{Path(args.scenario).stem}-{stamp}"
-        n = 1
-        while out.exists():
-            out = Path("runs") / f"{Path(args.scenario).stem}-{stamp}-{n}"
-            n += 1
+    out = _out_dir(args)
     ctx = results.RunContext(out, sc.seed)
+    stale = out / "error.log"
+    if stale.exists():
+        stale.unlink()
+    results.write_status(out, "running", experiment=sc.resolved["scenario"]["experiment"])
     results.write_config(out, sc.resolved)
     results.write_provenance(out, sc.seed, sc.path)
+    previous = None
+    try:
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:                    # not the main thread (a test harness): no handler
+        pass
     t0 = time.perf_counter()
     try:
         metrics = sc.experiment.run(sc.cfg, ctx)
-    except (ScenarioError, KeyboardInterrupt):
+        metrics = {"experiment": sc.resolved["scenario"]["experiment"], "seed": sc.seed,
+                   "wall_time_s": round(time.perf_counter() - t0, 3), **metrics}
+        results.write_metrics(out, metrics)
+    except ScenarioError as exc:          # a user's value refused during the run, or divergence
+        results.write_status(out, "failed", exc.line().removeprefix("error: "))
         raise
+    except (KeyboardInterrupt, _Terminated) as exc:
+        why = "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else "terminated (SIGTERM)"
+        results.write_status(out, "interrupted", why)
+        print(f"error: interrupted: {why}; partial outputs are kept in {out}/ (status.json)", file=sys.stderr)
+        return 130 if isinstance(exc, KeyboardInterrupt) else 143
     except Exception as exc:  # a bug or a numerical failure: keep what was written, say where
         import traceback
 
-        from dendrite_sim.io import atomic
-
         atomic.write_text(out / "error.log", traceback.format_exc())
-        print(f"error: run: {type(exc).__name__}: {exc} (traceback in {out / 'error.log'}; "
+        reason = _printable(f"{type(exc).__name__}: {exc}", 500)
+        results.write_status(out, "failed", reason)
+        print(f"error: run: {reason} (traceback in {out / 'error.log'}; "
               "config.toml and provenance.json are kept)", file=sys.stderr)
         return 1
-    metrics = {"experiment": sc.resolved["scenario"]["experiment"], "seed": sc.seed,
-               "wall_time_s": round(time.perf_counter() - t0, 3), **metrics}
-    results.write_metrics(out, metrics)
-    print(f"wrote {out}/ (metrics.json, timings.json, config.toml, provenance.json"
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    results.write_status(out, "completed")
+    print(f"wrote {out}/ (metrics.json, timings.json, config.toml, provenance.json, status.json"
           + "".join(f", {f}" for f in ctx.figures) + ")")
     return 0
 
@@ -132,17 +234,36 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_docs(args) -> int:
+    from dendrite_sim.io import reference
+
+    out = Path(args.out) if args.out else reference.default_path()
+    text = reference.scenario_reference()
+    if args.check:
+        old = out.read_text(encoding="utf-8") if out.is_file() else None
+        if old != text:
+            print(f"error: {out}: stale; regenerate it with `dendrite-sim docs`", file=sys.stderr)
+            return 1
+        print(f"ok: {out} is up to date")
+        return 0
+    from dendrite_sim.io import atomic
+
+    try:
+        atomic.write_text(out, text)
+    except OSError as exc:
+        raise ScenarioError("--out", f"expected a writable path: {exc.strerror or exc}") from None
+    print(f"wrote {out}")
+    return 0
+
+
+_COMMANDS = {"list": lambda a: cmd_list(a.kind), "check": cmd_check, "run": cmd_run,
+             "export": cmd_export, "docs": cmd_docs}
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
-        if args.command == "list":
-            return cmd_list(args.kind)
-        if args.command == "check":
-            return cmd_check(args)
-        if args.command == "run":
-            return cmd_run(args)
-        if args.command == "export":
-            return cmd_export(args)
+        return _COMMANDS[args.command](args)
     except ScenarioError as exc:
         print(exc.line(), file=sys.stderr)
         return 2
@@ -150,7 +271,26 @@ def main(argv=None) -> int:
         print("error: interrupted: partial outputs, if any, are kept in the run directory",
               file=sys.stderr)
         return 130
-    return 1
+    except BrokenPipeError:               # `dendrite-sim list | head`: the reader left
+        try:
+            sys.stdout = open(os.devnull, "w")   # noqa: SIM115 - silence the flush at exit
+        except OSError:
+            pass
+        return 0
+    except RecursionError:
+        print("error: scenario: expected tables and arrays nested less deeply (recursion limit)",
+              file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("error: scenario: needs more memory than this machine has (MemoryError); "
+              "choose smaller sizes", file=sys.stderr)
+        return 2
+    except Exception as exc:              # a bug: one line, the traceback on request
+        if os.environ.get("DENDRITE_SIM_TRACEBACK"):
+            raise
+        print(f"error: internal: {_printable(f'{type(exc).__name__}: {exc}', 500)} (a bug in "
+              "dendrite_sim; DENDRITE_SIM_TRACEBACK=1 shows the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

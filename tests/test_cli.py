@@ -49,7 +49,7 @@ def test_list_shows_each_rules_substrates_in_order(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     heads = [line[:-1] for line in out.splitlines() if not line.startswith(" ")]
-    assert heads == [k for k in registry.KINDS if registry.available(k)]
+    assert heads == [k for k in registry.KINDS if registry.available(k)] + ["preset"]  # presets last
 
 
 def test_check_validates_every_shipped_scenario(capsys):

@@ -17,11 +17,12 @@ from typing import Any
 import numpy as np
 
 from dendrite_sim.core.errors import ScenarioError
-from dendrite_sim.core.units import INTERNAL_UNITS, parse_quantity
+from dendrite_sim.core.units import INTERNAL_UNITS, _short, parse_quantity
 
 _TYPES = ("int", "float", "bool", "str", "quantity", "int_list", "float_list", "str_list",
           "quantity_list", "table")
 _REQUIRED = object()
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1     # every integer key fits a 64-bit integer
 
 
 @dataclass(frozen=True)
@@ -84,33 +85,38 @@ class Field:
         k = self.kind
         if k == "bool":
             if not isinstance(value, bool):
-                raise ScenarioError(key, f"expected true or false, got {value!r}")
+                raise ScenarioError(key, f"expected true or false, got {_short(value)}")
             return value
         if k == "int":
             if isinstance(value, bool) or not isinstance(value, int):
-                raise ScenarioError(key, f"expected an integer{self._range_text()}, got {value!r}")
-            return self._check_range(value, key)
+                raise ScenarioError(key, f"expected an integer{self._range_text()}, got {_short(value)}")
+            self._check_range(value, key)
+            if not INT_MIN <= value <= INT_MAX:
+                raise ScenarioError(key, f"expected an integer that fits in 64 bits, got {_fmt(value)}")
+            return value
         if k == "float":
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ScenarioError(key, f"expected a number{self._range_text()}, got {value!r}")
-            if not math.isfinite(value):
-                raise ScenarioError(key, f"expected a finite number, got {value!r}")
-            return self._check_range(float(value), key)
+                raise ScenarioError(key, f"expected a number{self._range_text()}, got {_short(value)}")
+            number = _finite_float(value)
+            if number is None:
+                raise ScenarioError(key, f"expected a finite number, got {_fmt(value)}")
+            return self._check_range(number, key)
         if k == "quantity":
             return self._check_range(parse_quantity(value, self.dimension, key), key)
         if k == "str":
             if not isinstance(value, str):
-                raise ScenarioError(key, f"expected {self.describe()}, got {value!r}")
+                raise ScenarioError(key, f"expected {self.describe()}, got {_short(value)}")
             if self.choices and value not in self.choices:
-                raise ScenarioError(key, f"expected {self.describe()}, got {value!r}" + _suggest(value, self.choices))
+                raise ScenarioError(key, f"expected {self.describe()}, got {_short(value)}"
+                                    + _suggest(value, self.choices))
             return value
         if k == "table":
             if not isinstance(value, Mapping):
-                raise ScenarioError(key, f"expected a table, got {value!r}")
+                raise ScenarioError(key, f"expected a table, got {_short(value)}")
             return dict(value)
         # lists
         if not isinstance(value, list):
-            raise ScenarioError(key, f"expected {self.describe()}, got {value!r}")
+            raise ScenarioError(key, f"expected {self.describe()}, got {_short(value)}")
         if len(value) < self.min_len:
             raise ScenarioError(key, f"expected at least {self.min_len} entries, got {len(value)}")
         item = Field(k.removesuffix("_list"), dimension=self.dimension, lo=self.lo, hi=self.hi,
@@ -122,7 +128,7 @@ class Field:
         bad = ((self.lo is not None and (v < self.lo or (self.lo_open and v == self.lo))) or
                (self.hi is not None and (v > self.hi or (self.hi_open and v == self.hi))))
         if bad:
-            raise ScenarioError(key, f"expected a value{self._range_text()}{unit}, got {v:g}{unit}")
+            raise ScenarioError(key, f"expected a value{self._range_text()}{unit}, got {_fmt(v)}{unit}")
         return v
 
 
@@ -140,7 +146,7 @@ def validate_section(values: Mapping[str, Any] | None, schema: Schema, prefix: s
     """Validate ``values`` against ``schema``; fill defaults. ``prefix`` is the key path."""
     values = {} if values is None else values
     if not isinstance(values, Mapping):
-        raise ScenarioError(prefix, f"expected a table, got {values!r}")
+        raise ScenarioError(prefix, f"expected a table, got {_short(values)}")
     out = {}
     for k in values:
         if k in ignore:
@@ -159,6 +165,28 @@ def validate_section(values: Mapping[str, Any] | None, schema: Schema, prefix: s
     return out
 
 
+def _finite_float(value) -> float | None:
+    """``float(value)`` when it is finite, else ``None`` (NaN, ±inf, an int too large for a float)."""
+    try:
+        number = float(value)
+    except (OverflowError, ValueError, TypeError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _fmt(v) -> str:
+    """A number for an error line: ``%g`` for floats; a huge integer as ``~1e+400``."""
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        if -(10**15) < v < 10**15:
+            return str(int(v))
+        digits = v.bit_length() * 0.30103 if v > 0 else (-v).bit_length() * 0.30103
+        return f"{'-' if v < 0 else ''}~1e+{int(digits)}" if digits > 300 else f"{float(v):g}"
+    try:
+        return f"{float(v):g}"
+    except (OverflowError, ValueError, TypeError):
+        return _short(v)
+
+
 def _join(prefix: str, key: str) -> str:
     return f"{prefix}.{key}" if prefix else key
 
@@ -175,8 +203,11 @@ def number_or_time(value, key: str, time: bool) -> float:
     if time and isinstance(value, str):
         return parse_quantity(value, "time", key)
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise ScenarioError(key, f"expected a number{' or a time with units' if time else ''}, got {value!r}")
-    return float(value)
+        raise ScenarioError(key, f"expected a number{' or a time with units' if time else ''}, got {_short(value)}")
+    try:
+        return float(value)
+    except OverflowError:
+        raise ScenarioError(key, f"expected a finite number, got {_fmt(value)}") from None
 
 
 # --------------------------------------------------------------------------- physical bounds
@@ -222,7 +253,10 @@ def check_bounds(bounds: Mapping[str, str], units: Mapping[str, str], params, ke
         value = getattr(params, name)
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
             continue
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:                  # an integer beyond a float: not a finite value
+            value = math.inf if value > 0 else -math.inf
         spec = bounds.get(name)
         unit = units.get(name, "1")
         shown = f"{value!r}" if unit == "1" else f"{value!r} {unit}"

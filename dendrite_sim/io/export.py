@@ -32,6 +32,14 @@ def run_provenance(run_dir: Path) -> dict:
     return out
 
 
+def _status(run_dir: Path) -> dict:
+    try:
+        rec = json.loads((run_dir / "status.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return rec if isinstance(rec, dict) else {}
+
+
 def export_session(session: SyntheticSession, path: str | Path, fmt: str,
                    extra_provenance: dict | None = None) -> Path:
     if fmt == "nwb":
@@ -50,8 +58,18 @@ def export_all(run_dir: str | Path, fmt: str = "nwb") -> list[Path]:
     if fmt not in FORMATS:
         raise ScenarioError("--format", f"expected one of {', '.join(FORMATS)}, got {fmt!r}")
     run_dir = Path(run_dir)
+    if run_dir.is_file():
+        raise ScenarioError("RUN_DIR", f"expected a run directory (the folder `dendrite-sim run` "
+                            f"wrote); {str(run_dir)!r} is a file"
+                            + (f": pass {str(run_dir.parent)!r}" if (run_dir.parent / "config.toml").is_file()
+                               else ""))
     if not run_dir.is_dir():
         raise ScenarioError("RUN_DIR", f"expected a run directory; {str(run_dir)!r} does not exist")
+    status = _status(run_dir)
+    if status.get("state") in ("failed", "interrupted", "running"):
+        why = f": {status['reason']}" if status.get("reason") else ""
+        raise ScenarioError("RUN_DIR", f"expected a finished run; the run in {str(run_dir)!r} is "
+                            f"{status['state']}{why} (status.json)")
     folders = find_sessions(run_dir)
     if not folders:
         raise ScenarioError("RUN_DIR", f"expected a run directory with an exportable imaging session "

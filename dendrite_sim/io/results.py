@@ -19,25 +19,44 @@ byte-identical files (keys sorted, the same floats). Timings are split off by
 ``timings.json`` also repeats ``experiment`` and ``seed`` (when the metrics have them), so
 that it reads on its own. An experiment must put nothing else machine-dependent (timings,
 memory addresses, dates, host names) into its metrics.
+
+``metrics.json`` is strict JSON and holds finite numbers only: :func:`write_metrics` refuses
+metrics with a NaN or an infinity (a diverged run) with a :class:`DivergenceError` naming the
+first such key path (``curves.backprop.train_loss[1]``) and writes nothing.
+
+``status.json`` records where the run stands (:func:`write_status`): ``state`` (``running``,
+``completed``, ``failed``, ``interrupted``), ``reason`` (one line, for the last two),
+``started_utc``, ``updated_utc``, ``pid``. A directory whose run failed or was interrupted
+(:func:`reusable`) can take a new run without ``--overwrite``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import math
+import os
 import sys
 import time
 import weakref
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import tomli_w
 
 from dendrite_sim.core import rng as rngmod
+from dendrite_sim.core.errors import DivergenceError
 from dendrite_sim.io import atomic
 from dendrite_sim.io.provenance import provenance
 
 METRICS_FILE = "metrics.json"
 TIMINGS_FILE = "timings.json"
+STATUS_FILE = "status.json"
+STATES = ("running", "completed", "failed", "interrupted")
+#: what a run writes before its experiment starts, and its failure records: a folder holding
+#: only these (and no metrics.json) held a run that never finished
+RECORD_FILES = ("config.toml", "provenance.json", STATUS_FILE, "error.log")
 TIMING_KEYS = ("timing", "wall_time_s")      # top-level metrics keys moved to timings.json
 _IDENTITY_KEYS = ("experiment", "seed")      # copied into timings.json, kept in metrics.json
 
@@ -166,6 +185,80 @@ def split_timings(metrics: dict) -> tuple[dict, dict]:
     return results, timings
 
 
+def nonfinite(obj, prefix: str = "") -> list[tuple[str, float]]:
+    """Key paths (``rules.backprop.bias``, ``curves.fa.train_loss[3]``) of the NaN and infinite
+    numbers in ``obj`` (dicts, lists, tuples, numpy arrays and scalars), in document order."""
+    out: list[tuple[str, float]] = []
+    stack = [(prefix, obj)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(reversed([(f"{path}.{k}" if path else str(k), v) for k, v in node.items()]))
+        elif isinstance(node, (list, tuple)):
+            stack.extend(reversed([(f"{path}[{i}]", v) for i, v in enumerate(node)]))
+        elif isinstance(node, np.ndarray):
+            if node.dtype.kind in "fc" and not np.isfinite(node).all():
+                flat = np.flatnonzero(~np.isfinite(node))
+                out.extend((f"{path}[{int(i)}]", float(node.flat[i].real)) for i in flat[:8])
+            elif node.dtype == object:
+                stack.extend(reversed([(f"{path}[{i}]", v) for i, v in enumerate(node.tolist())]))
+        elif isinstance(node, (float, np.floating)) and not math.isfinite(float(node)):
+            out.append((path, float(node)))
+    return out
+
+
+def check_finite(metrics: dict) -> None:
+    """Raise :class:`DivergenceError` naming the first non-finite value of ``metrics``."""
+    bad = nonfinite(metrics)
+    if bad:
+        path, value = bad[0]
+        more = f" and {len(bad) - 1} more non-finite value{'s' * (len(bad) > 2)}" if len(bad) > 1 else ""
+        others = ", ".join(p for p, _ in bad[1:4])
+        raise DivergenceError(path, f"diverged: the run produced {value} here{more}"
+                              + (f" ({others}{', ...' if len(bad) > 4 else ''})" if others else "")
+                              + "; expected finite results (a smaller step size or learning rate "
+                              "usually helps); metrics.json not written")
+
+
+def write_status(out: str | Path, state: str, reason: str | None = None, **extra) -> dict:
+    """Write ``status.json`` (state, reason, times, pid); keeps ``started_utc`` of the run."""
+    if state not in STATES:
+        raise ValueError(f"state {state!r}: expected one of {', '.join(STATES)}")
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    old = read_status(out) or {}
+    started = old.get("started_utc") if state != "running" else None
+    kept = {k: v for k, v in old.items() if k not in ("state", "reason", "started_utc", "updated_utc", "pid")}
+    rec = {**(kept if state != "running" else {}), "state": state, "reason": reason,
+           "started_utc": started or now, "updated_utc": now, "pid": os.getpid(), **extra}
+    atomic.write_json(Path(out) / STATUS_FILE, {k: v for k, v in rec.items() if v is not None})
+    return rec
+
+
+def read_status(out: str | Path) -> dict | None:
+    """The run's ``status.json`` as a dict, or ``None`` when there is none (or it is unreadable)."""
+    try:
+        rec = json.loads((Path(out) / STATUS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return rec if isinstance(rec, dict) else None
+
+
+def reusable(out: str | Path) -> bool:
+    """Whether a new run may write into ``out`` without ``--overwrite``: it is empty, or it held
+    a run that did not finish — its ``status.json`` says failed or interrupted, or it holds only
+    the :data:`RECORD_FILES` (a run killed before it could say so) — and no ``metrics.json``."""
+    out = Path(out)
+    names = {p.name for p in out.iterdir()}
+    if not names:
+        return True
+    if METRICS_FILE in names:
+        return False
+    status = read_status(out)
+    if status is not None and status.get("state") in ("failed", "interrupted"):
+        return True
+    return names <= set(RECORD_FILES)
+
+
 def write_metrics(out: Path, metrics: dict, ctx: RunContext | None = None) -> None:
     """Write ``metrics.json`` (results only) and ``timings.json`` (see the module docstring).
 
@@ -177,6 +270,7 @@ def write_metrics(out: Path, metrics: dict, ctx: RunContext | None = None) -> No
     if ctx is None:
         ctx = _LIVE.get(_key(out))
     results, moved = split_timings(metrics)
+    check_finite(results)
     timings = _merge(dict(ctx.timings) if ctx is not None else {}, moved)
     ident = {k: results[k] for k in _IDENTITY_KEYS if k in results}
     atomic.write_json(out / TIMINGS_FILE, {**timings, **ident})

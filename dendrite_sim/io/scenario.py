@@ -17,6 +17,7 @@ Every problem is a :class:`ScenarioError` naming the key path.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ import tomllib
 from dendrite_sim.core import registry
 from dendrite_sim.core.errors import ScenarioError
 from dendrite_sim.core.schema import REQUIRED, Field, _suggest, validate_section
+from dendrite_sim.core.units import _short
 
 SCENARIO_SCHEMA = {
     "experiment": Field("str", REQUIRED, "the registered experiment to run"),
@@ -44,30 +46,83 @@ class Scenario:
     cfg: dict           # section name -> built part, list of parts, or validated dict
 
 
+MAX_DEPTH = 32            # tables and arrays nested deeper than this are refused
+MAX_FILE_BYTES = 16 * 2**20
+
+
 def read_toml(path: str | Path) -> dict:
     p = Path(path)
-    if not p.is_file():
-        raise ScenarioError(str(path), "expected a path to a scenario TOML file; it does not exist")
     try:
-        return tomllib.loads(p.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(str(path), f"expected valid TOML: {exc}") from None
+        if not p.is_file():
+            what = "is a directory" if p.is_dir() else "does not exist"
+            raise ScenarioError(str(path), f"expected a path to a scenario TOML file; it {what}")
+        if p.stat().st_size > MAX_FILE_BYTES:
+            raise ScenarioError(str(path), f"expected a scenario file under {MAX_FILE_BYTES // 2**20} MiB")
+        text = p.read_text(encoding="utf-8")
+    except ScenarioError:
+        raise
     except UnicodeDecodeError:
         raise ScenarioError(str(path), "expected a UTF-8 text file") from None
+    except (OSError, ValueError) as exc:       # too long a name, a NUL byte, no permission
+        raise ScenarioError(str(path), f"expected a readable scenario file: {_os_reason(exc)}") from None
+    return parse_toml(text, str(path))
+
+
+def parse_toml(text: str, key: str) -> dict:
+    """TOML text → dict; invalid TOML, nesting deeper than :data:`MAX_DEPTH` and integers with
+    thousands of digits are a :class:`ScenarioError` at ``key``."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(key, f"expected valid TOML: {exc}") from None
+    except RecursionError:
+        raise ScenarioError(key, f"expected tables and arrays nested at most {MAX_DEPTH} deep") from None
+    except ValueError as exc:                  # e.g. an integer literal beyond Python's digit limit
+        raise ScenarioError(key, f"expected valid TOML values: {exc}") from None
+    check_depth(data)
+    return data
+
+
+def check_depth(data, key: str = "", limit: int = MAX_DEPTH) -> None:
+    """Raise :class:`ScenarioError` where ``data`` nests deeper than ``limit``, naming the key
+    path down to the second level (``scenario.x``) and the depth; iterative: safe on any depth."""
+    stack = [(data, key, 0)]
+    while stack:
+        node, path, depth = stack.pop()
+        if depth > limit:
+            raise ScenarioError(path or "scenario", f"expected tables and arrays nested at most {limit} deep")
+        short = depth >= 2
+        if isinstance(node, dict):
+            stack.extend((v, path if short and path else (f"{path}.{k}" if path else str(k)), depth + 1)
+                         for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((v, path if short and path else f"{path}[{i}]", depth + 1) for i, v in enumerate(node))
+
+
+def _os_reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
 
 
 def apply_override(data: dict, assignment: str) -> None:
     """Apply ``--set a.b.c=value``; ``value`` is read as a TOML value, else as a string."""
     if "=" not in assignment:
-        raise ScenarioError("--set", f"expected key=value, got {assignment!r}")
+        raise ScenarioError("--set", f"expected key=value, got {_short(assignment)}")
     key, text = assignment.split("=", 1)
     key = key.strip()
     if not key or any(not part for part in key.split(".")):
-        raise ScenarioError("--set", f"expected a dotted key path before '=', got {key!r}")
+        raise ScenarioError("--set", f"expected a dotted key path before '=', got {_short(key)}")
+    if len(key.split(".")) > MAX_DEPTH:
+        raise ScenarioError("--set", f"expected a key path at most {MAX_DEPTH} names long")
     try:
-        value = tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
+        value = parse_toml(f"v = {text}", "--set")["v"]
+    except ScenarioError as exc:
+        if "nested" in exc.expected:
+            raise ScenarioError(key, exc.expected) from None
         value = text
+    if isinstance(value, str) and len(value) > 100_000:
+        raise ScenarioError(key, "expected a value under 100000 characters")
     node = data
     parts = key.split(".")
     for i, part in enumerate(parts[:-1]):
@@ -78,11 +133,32 @@ def apply_override(data: dict, assignment: str) -> None:
     node[parts[-1]] = value
 
 
+def _plugin_path(base: Path, entry, key: str) -> Path:
+    """The file a ``scenario.plugins`` entry names, checked: a ``.py`` file that exists."""
+    if not entry or "\0" in entry:
+        raise ScenarioError(key, f"expected a path to a Python file (.py), got {_short(entry)}")
+    p = base / entry
+    if p.suffix != ".py":
+        raise ScenarioError(key, f"expected a path to a Python file ending in .py, got {_short(entry)}")
+    try:
+        if not p.is_file():
+            what = "is a directory" if p.is_dir() else "does not exist"
+            raise ScenarioError(key, f"expected a path to a Python file, {_short(str(p))} {what}")
+        p.resolve()
+    except ScenarioError:
+        raise
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise ScenarioError(key, f"expected a readable Python file: {_os_reason(exc)}") from None
+    return p
+
+
 def load(path: str | Path | None = None, data: dict | None = None, overrides=(),
          seed: int | None = None) -> Scenario:
     """Read, override and validate a scenario; build its parts."""
     if data is None:
         data = read_toml(path)
+    else:
+        check_depth(data)
     data = _deepcopy(data)
     for ov in overrides:
         apply_override(data, ov)
@@ -95,7 +171,8 @@ def load(path: str | Path | None = None, data: dict | None = None, overrides=(),
     sc = validate_section(data["scenario"], SCENARIO_SCHEMA, "scenario")
     base = Path(path).parent if path else Path.cwd()
     for i, plugin in enumerate(sc["plugins"]):
-        registry.load_plugin(base / plugin, f"scenario.plugins[{i}]")
+        key = f"scenario.plugins[{i}]"
+        registry.load_plugin(_plugin_path(base, plugin, key), key)
     exp_cls = registry.get("experiment", sc["experiment"], "scenario.experiment")
     sections = exp_cls.sections
     for key in data:
@@ -109,7 +186,8 @@ def load(path: str | Path | None = None, data: dict | None = None, overrides=(),
             if value is None:
                 raise ScenarioError(name, f"missing table; expected [{name}] with name = one of "
                                     f"{', '.join(registry.available(spec))}")
-            cfg[name] = registry.build(spec, value, name)
+            with _part_errors(name):
+                cfg[name] = registry.build(spec, value, name)
             resolved[name] = registry.resolved(value, spec, name)
         elif isinstance(spec, tuple) and spec[0] == "list":   # a list of parts
             kind = spec[1]
@@ -117,7 +195,8 @@ def load(path: str | Path | None = None, data: dict | None = None, overrides=(),
                 raise ScenarioError(name, f"missing; expected a list of {kind} names or tables")
             if not isinstance(value, list) or not value:
                 raise ScenarioError(name, f"expected a non-empty list of {kind} names or tables")
-            cfg[name] = [registry.build(kind, v, f"{name}[{i}]") for i, v in enumerate(value)]
+            with _part_errors(name):
+                cfg[name] = [registry.build(kind, v, f"{name}[{i}]") for i, v in enumerate(value)]
             resolved[name] = [registry.resolved(v, kind, f"{name}[{i}]") for i, v in enumerate(value)]
         else:                                           # a plain table
             cfg[name] = validate_section(value, spec, name)
@@ -125,9 +204,22 @@ def load(path: str | Path | None = None, data: dict | None = None, overrides=(),
                                  if not f.required and f.default is not None},
                               **(value or {})}
     experiment = exp_cls()
-    experiment.validate(cfg)
+    with _part_errors("scenario.experiment"):
+        experiment.validate(cfg)
     return Scenario(path=str(path) if path else None, resolved=resolved, seed=sc["seed"],
                     experiment=experiment, cfg=cfg)
+
+
+@contextlib.contextmanager
+def _part_errors(key: str):
+    """A part that fails on a user's value with an arithmetic or memory error (a size beyond
+    this machine, an integer beyond a float) becomes a :class:`ScenarioError` at ``key``."""
+    try:
+        yield
+    except MemoryError:
+        raise ScenarioError(key, "needs more memory than this machine has; expected smaller sizes") from None
+    except OverflowError as exc:
+        raise ScenarioError(key, f"expected smaller numbers: {exc}") from None
 
 
 def _deepcopy(d):
