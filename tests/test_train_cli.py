@@ -40,7 +40,7 @@ def test_run_xor_writes_config_provenance_metrics_and_figure(tmp_path, capsys):
 
     # config.toml holds every default and re-loads to the same scenario ...
     cfg = tomllib.loads((out / "config.toml").read_text())
-    assert cfg["training"] == {"epochs": 300, "batch_size": 4, "learning_rate": 0.5}
+    assert cfg["training"] == {"epochs": 300, "batch_size": 4, "learning_rate": 0.5, "substrate": "rate"}
     assert cfg["architecture"]["init_scale"] == 1.0 and cfg["task"]["noise"] == 0.0
     again = load(out / "config.toml")
     assert again.resolved == load(XOR).resolved

@@ -137,7 +137,13 @@ class LearningRule(Part):
     inside the compiled loop), or it implements :meth:`local_factors`, called between chunks
     of the loop; the engine then applies the shared outer-product update (see
     :class:`LocalFactors` and :mod:`dendrite_sim.engine.learning`). A projection takes either
-    kind: ``plasticity = {rule = "...", ...}``.
+    kind: ``plasticity = {rule = "...", ...}``. A third spiking face learns once per presented
+    example: the rule declares the ``phases`` an example is shown in
+    (:class:`~dendrite_sim.core.circuit.Phase`: forward, target ...) and implements
+    :meth:`example_update`, which reads the phase averages of a
+    :class:`~dendrite_sim.engine.circuit.SpikingCircuit` (an architecture's circuit built
+    from spiking neurons) and returns weight changes per pathway; ``train`` with
+    ``substrate = "spiking"`` drives it (:mod:`dendrite_sim.engine.spiking_trainer`).
 
     ``substrates`` is derived from the faces a class defines — ``("rate",)``, ``("spiking",)``
     or both — so a scenario that asks a rule for a face it lacks is refused at check time.
@@ -166,13 +172,29 @@ class LearningRule(Part):
         """Spiking face, per chunk: local factors from a :class:`~dendrite_sim.engine.learning.SpikingState`."""
         raise NotImplementedError(f"rule {self.registered_name!r} has no spiking face")
 
+    def phases(self) -> tuple:
+        """The phases (:class:`~dendrite_sim.core.circuit.Phase`) an example is presented in."""
+        return ()
+
+    def example_update(self, circuit, record) -> dict:
+        """Spiking face, per example: ``{pathway: (dW, db)}`` — the descent direction for the
+        pathway's dense weights (n_post, n_pre) and the bias of its target population (or
+        ``None``), from an :class:`~dendrite_sim.engine.circuit.ExampleRecord`."""
+        raise NotImplementedError(f"rule {self.registered_name!r} has no per-example spiking face")
+
+    def example_gradient(self, circuit, record) -> dict | None:
+        """Optional: the same pathways' update by backprop through the rate network that shares
+        the circuit's weights, at the example's phase averages (for alignment angles)."""
+        return None
+
 
 def rule_substrates(cls) -> tuple[str, ...]:
     """The substrates a rule class supports, from the faces it defines."""
     out = []
     if cls.update is not LearningRule.update:
         out.append("rate")
-    if cls.is_synapse_rule or cls.local_factors is not LearningRule.local_factors:
+    if (cls.is_synapse_rule or cls.local_factors is not LearningRule.local_factors
+            or cls.example_update is not LearningRule.example_update):
         out.append("spiking")
     return tuple(out)
 

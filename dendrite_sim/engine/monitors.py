@@ -143,6 +143,14 @@ class SpikeMonitor:
     def memory_bytes(self) -> int:
         return sum(b.bytes() for b in (self.spikes, self.events, self.bursts))
 
+    def clear(self) -> None:
+        """Forget what was recorded (buffers keep their size; recording resumes if it had
+        stopped at the cap)."""
+        for b in (self.spikes, self.events, self.bursts):
+            b.n[0] = 0
+        self.on[0] = True
+        self.truncated_at_step = None
+
 
 class StateMonitor:
     """Recorded variables of chosen neurons, decimated (see the module docstring)."""
@@ -197,6 +205,11 @@ class StateMonitor:
     def memory_bytes(self) -> int:
         return (sum(a.nbytes for c in self._chunks.values() for a in c)
                 + sum(a.nbytes for a in self.buf.values()))
+
+    def clear(self) -> None:
+        """Forget what was recorded so far (between runs)."""
+        self._chunks = {v: [] for v in self.variables}
+        self._step_chunks = []
 
 
 class WeightMonitor:

@@ -56,6 +56,18 @@ class RateNetwork:
         if feedback == "symmetric":
             self.sync_feedback()
 
+    @classmethod
+    def from_circuit(cls, circuit, nonlinearity: str, rng: np.random.Generator, init_scale: float = 1.0,
+                     bias: bool = True) -> RateNetwork:
+        """The rate instance of a layered circuit (:mod:`dendrite_sim.core.circuit`): layer sizes
+        from its populations, the feedback mode from its feedback pathways."""
+        if any(p.role == "interneuron" for p in circuit.populations):
+            raise ValueError("a circuit with interneurons needs its own rate network")
+        modes = {q.feedback for q in circuit.feedback()} or {"random"}
+        if len(modes) > 1:
+            raise ValueError(f"one feedback mode for all layers expected, got {sorted(modes)}")
+        return cls(circuit.sizes, nonlinearity, modes.pop(), rng, init_scale=init_scale, bias=bias)
+
     @property
     def n_layers(self) -> int:
         return len(self.W)

@@ -22,6 +22,26 @@ metrics.json keys (stable):
 * ``diverged`` — true when a loss became non-finite (such losses are written as ``null``).
 
 Figure: ``learning_curve.png`` (loss and, for classification, accuracy against epoch).
+
+**Substrates.** ``training.substrate = "rate"`` (default) trains the architecture's rate
+network with the rule's rate face. ``"spiking"`` instantiates the *same* architecture
+description (:meth:`Architecture.describe`, :mod:`dendrite_sim.core.circuit`) with the
+compartmental neurons of the ``[spiking]`` table and trains it with the rule's per-example
+spiking face (:mod:`dendrite_sim.engine.spiking_trainer`): inputs in [0, 1] are rate-coded
+Poisson drives (``input_rate`` at 1), each example is shown in the rule's phases (forward,
+target ...; the teacher nudges the output somata through conductances in target phases), and
+the objective reads the output ``readout`` (mean somatic potential or spike rate) of the forward
+phase. One run is one seed; training accuracy and loss of an epoch are measured online on the
+examples as they are learned; test after every epoch with ``test_duration``-ms forward phases.
+A rule without the substrate's face is refused by ``check``.
+
+Extra metrics of the spiking substrate: ``alignment_angle_deg`` — per hidden pathway and epoch,
+the angle between the epoch's summed spiking updates and the summed updates of backprop through
+the rate network that shares the weights, at the same phase averages (rules that define
+``example_gradient``); ``alignment_angle_per_example_deg`` — the mean of the per-example angles;
+``wall_s_per_example``. Figures: ``alignment_angles.png`` and ``compartment_traces.png``
+(basal, apical and somatic potentials of hidden neurons and output somata during the forward and
+target phases of the first and the last training example).
 """
 
 from __future__ import annotations
@@ -95,13 +115,76 @@ class Train(Experiment):
             "epochs": Field("int", 10, "passes through the training set", lo=1),
             "batch_size": Field("int", 32, "mini-batch size", lo=1),
             "learning_rate": Field("float", 0.1, "step size: W += learning_rate · ΔW", lo=0, lo_open=True),
+            "substrate": Field("str", "rate", "rate network, or the same architecture with spiking "
+                               "compartmental neurons ([spiking])", choices=("rate", "spiking")),
+        },
+        "spiking": {
+            "neuron": Field("str", "guerguiev", "neuron model of every non-input population (a model "
+                            "with circuit ports)"),
+            "params": Field("table", {}, "parameter overrides of the neuron model (all layers)"),
+            "output_params": Field("table", {}, "further overrides for the output layer"),
+            "dt": Field("quantity", "1 ms", "time step", dimension="time", lo=0, lo_open=True),
+            "backend": Field("str", "numba", "engine backend", choices=("numba", "numpy")),
+            "input_rate": Field("quantity", "200 Hz", "rate of an input neuron at input value 1",
+                                dimension="frequency", lo=0, lo_open=True),
+            "teacher_sources": Field("int", 20, "Poisson teacher sources per output neuron and channel",
+                                     lo=1),
+            "teacher_rate": Field("quantity", "500 Hz", "rate of a teacher source at target 1",
+                                  dimension="frequency", lo=0, lo_open=True),
+            "teacher_conductance": Field("float", 1.0, "mean teaching conductance at target 1 "
+                                         "(the model's units; Guerguiev et al.: g_E = 1)", lo=0),
+            "init": Field("str", "guerguiev", "initial weights: the paper's moment matching, or "
+                          "normal with std init_scale/√fan-in", choices=("guerguiev", "normal")),
+            "init_scale": Field("float", 1.0, "std × √fan-in of normal initial weights", lo=0),
+            "readout": Field("str", "v_soma", "what the objective reads from the output in the "
+                             "forward phase", choices=("v_soma", "spike_rate")),
+            "test_duration": Field("quantity", "100 ms", "forward phase of a test example",
+                                   dimension="time", lo=0, lo_open=True),
+            "test_settle": Field("quantity", "30 ms", "start of a test phase not averaged",
+                                 dimension="time", lo=0),
+            "n_test": Field("int", 0, "test examples per evaluation (0: all)", lo=0),
         },
     }
 
     def validate(self, cfg):
-        require_substrate(type(cfg["rule"]), "rate", "rule.name")
+        substrate = cfg["training"]["substrate"]
+        require_substrate(type(cfg["rule"]), substrate, "rule.name")
+        if substrate != "spiking":
+            return
+        from dendrite_sim.core import registry
+        from dendrite_sim.core.errors import ScenarioError
+        from dendrite_sim.core.interfaces import LearningRule
+
+        rule = type(cfg["rule"])
+        if rule.example_update is LearningRule.example_update:
+            ok = [n for n, c in registry.available("rule").items()
+                  if c.example_update is not LearningRule.example_update]
+            raise ScenarioError("rule.name", f"rule {rule.registered_name!r} has no per-example spiking "
+                                f"face (example_update) that train can drive; expected one of {', '.join(ok)}")
+        if not hasattr(cfg["architecture"], "describe"):
+            raise ScenarioError("architecture.name", f"architecture {cfg['architecture'].registered_name!r} "
+                                "has no circuit description (describe) for the spiking substrate")
+        sp = cfg["spiking"]
+        model = registry.get("neuron", sp["neuron"], "spiking.neuron")
+        if "teacher" not in model.circuit_ports:
+            ok = [n for n, c in registry.available("neuron").items() if "teacher" in c.circuit_ports]
+            raise ScenarioError("spiking.neuron", f"model {sp['neuron']!r} declares no circuit ports; "
+                                f"expected one of {', '.join(ok)}")
+        model.make_params(sp["params"], key="spiking.params")
+        model.make_params({**sp["params"], **sp["output_params"]}, key="spiking.output_params")
+        if sp["test_settle"] >= sp["test_duration"]:
+            raise ScenarioError("spiking.test_settle", f"expected less than test_duration = "
+                                f"{sp['test_duration']:g} ms")
+        if sp["teacher_rate"] * sp["dt"] / 1000.0 > 1.0:
+            raise ScenarioError("spiking.teacher_rate", f"expected at most {1000.0 / sp['dt']:g} Hz "
+                                f"(one spike per step of {sp['dt']:g} ms)")
+        if sp["input_rate"] * sp["dt"] / 1000.0 > 1.0:
+            raise ScenarioError("spiking.input_rate", f"expected at most {1000.0 / sp['dt']:g} Hz "
+                                f"(one spike per step of {sp['dt']:g} ms)")
 
     def run(self, cfg, ctx):
+        if cfg["training"]["substrate"] == "spiking":
+            return self.run_spiking(cfg, ctx)
         tr = cfg["training"]
         # stateful parts (the reward baseline, a rule's own matrices) are copied so that running
         # the same configuration twice gives the same numbers
@@ -134,3 +217,123 @@ class Train(Experiment):
             "feedback_angle_deg": feedback_angles(net),
             "diverged": bool(diverged),
         }
+
+    def run_spiking(self, cfg, ctx):
+        import time
+
+        from dendrite_sim.core.circuit import Phase
+        from dendrite_sim.core.errors import ScenarioError
+        from dendrite_sim.engine import spiking_trainer
+        from dendrite_sim.engine.circuit import SpikingCircuit, SpikingConfig
+
+        tr, sp = cfg["training"], cfg["spiking"]
+        objective, rule = copy.deepcopy(cfg["objective"]), copy.deepcopy(cfg["rule"])
+        data = cfg["task"].dataset(ctx.rng("task"))
+        for name, x in (("x_train", data.x_train), ("x_test", data.x_test)):
+            if x.min() < 0 or x.max() > 1:
+                raise ScenarioError("task.name", f"the spiking substrate rate-codes inputs in [0, 1]; task "
+                                    f"{cfg['task'].registered_name!r} gives {name} in [{x.min():.3g}, {x.max():.3g}]")
+        if not data.n_classes and (data.y_train.min() < 0 or data.y_train.max() > 1):
+            raise ScenarioError("task.name", "the spiking teacher needs regression targets in [0, 1]")
+        circuit = cfg["architecture"].describe(data.n_in, data.n_out)
+        scfg = SpikingConfig(neuron=sp["neuron"], params=dict(sp["params"]), output_params=dict(sp["output_params"]),
+                             dt=sp["dt"], backend=sp["backend"], input_rate=sp["input_rate"],
+                             teacher_sources=sp["teacher_sources"], teacher_rate=sp["teacher_rate"],
+                             teacher_conductance=sp["teacher_conductance"], init=sp["init"],
+                             init_scale=sp["init_scale"])
+        sc = SpikingCircuit(circuit, scfg, ctx.rng("init"), seed=ctx.seed)
+        test_phase = Phase("forward", sp["test_duration"], sp["test_settle"])
+        t0 = time.perf_counter()
+        hist = spiking_trainer.train(sc, rule, objective, data, epochs=tr["epochs"], lr=tr["learning_rate"],
+                                     rng=ctx.rng("train"), readout_how=sp["readout"], test_phase=test_phase,
+                                     n_test=sp["n_test"] or None, progress=ctx.progress)
+        wall = time.perf_counter() - t0
+        history = {
+            "epoch": [int(e) for e in hist.epoch],
+            "train_loss": _clean(hist.train_loss),
+            "test_loss": _clean(hist.test_loss),
+            "train_accuracy": _clean(hist.train_accuracy),
+            "test_accuracy": _clean(hist.test_accuracy),
+        }
+        title = (f"{cfg['task'].registered_name}: {rule.registered_name} (spiking {sp['neuron']}), "
+                 f"{objective.registered_name}, {'-'.join(map(str, circuit.sizes))}")
+        ctx.save_figure(learning_curve_figure(history, title), "learning_curve")
+        angles = {q: _clean(v) for q, v in hist.angle_deg.items()}
+        if any(angles.values()):
+            ctx.save_figure(alignment_figure(angles, {q: _clean(v) for q, v in hist.angle_example_deg.items()},
+                                             title), "alignment_angles")
+        if hist.traces:
+            ctx.save_figure(compartment_traces_figure(hist.traces, circuit, title), "compartment_traces")
+        n_params = sum(sc.weights(q.name).size + circuit.population(q.post).n for q in circuit.feedforward())
+        n_examples = tr["epochs"] * len(data.x_train)
+        return {
+            "substrate": "spiking",
+            "final_train_accuracy": history["train_accuracy"][-1],
+            "final_test_accuracy": history["test_accuracy"][-1],
+            "final_train_loss": history["train_loss"][-1],
+            "final_test_loss": history["test_loss"][-1],
+            "history": history,
+            "n_params": int(n_params),
+            "n_train": int(len(data.x_train)),
+            "n_test": int(len(data.x_test) if not sp["n_test"] else min(sp["n_test"], len(data.x_test))),
+            "alignment_angle_deg": angles,
+            "alignment_angle_per_example_deg": {q: _clean(v) for q, v in hist.angle_example_deg.items()},
+            "wall_s_per_example": wall / max(1, n_examples),
+            "diverged": any(v is None for v in history["test_loss"]),
+        }
+
+
+def alignment_figure(angles: dict, per_example: dict, title: str):
+    """Angle between the spiking rule's update and backprop's, per hidden pathway and epoch."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5.0, 3.4))
+    ax = fig.subplots()
+    for q, v in angles.items():
+        ep = range(1, len(v) + 1)
+        line, = ax.plot(ep, [np.nan if a is None else a for a in v], marker="o", ms=3,
+                        label=f"{q}: epoch's mean update")
+        ax.plot(ep, [np.nan if a is None else a for a in per_example[q]], ls="--", color=line.get_color(),
+                label=f"{q}: per example (mean)")
+    ax.axhline(90.0, color="0.5", lw=0.8, ls=":", label="90° (orthogonal)")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("angle to backprop (deg)")
+    ax.set_ylim(0, 120)
+    ax.legend(frameon=False, fontsize=7, loc="lower left")
+    ax.set_title(title, fontsize=8)
+    return fig
+
+
+def compartment_traces_figure(traces: dict, circuit, title: str, n_neurons: int = 3):
+    """Basal, apical and somatic potentials of a few hidden neurons, and output somata, during
+    the forward and target phases of the first and last training examples."""
+    from matplotlib.figure import Figure
+
+    hidden = [p.name for p in circuit.layers()[1:-1]]
+    rows = [(h, v) for h in hidden[:1] for v in ("v_basal", "v_apical", "v_soma")] + [(circuit.output.name, "v_soma")]
+    cols = [k for k in ("first", "last") if k in traces]
+    fig = Figure(figsize=(4.2 * len(cols), 1.9 * len(rows)))
+    axes = fig.subplots(len(rows), len(cols), squeeze=False, sharex="col")
+    for j, key in enumerate(cols):
+        rec = traces[key]
+        t_start = min(r.t0 - r.phase.settle for r in rec.phases.values())
+        for i, (pop, var) in enumerate(rows):
+            ax = axes[i][j]
+            t, vals = rec.traces[pop]
+            if var not in vals:
+                ax.set_visible(False)
+                continue
+            for k in range(min(n_neurons, vals[var].shape[1])):
+                ax.plot(t - t_start, vals[var][:, k], lw=0.8, label=f"neuron {k}")
+            for r in rec.phases.values():
+                if r.phase.target:
+                    ax.axvspan(r.t0 - r.phase.settle - t_start, r.t1 - t_start, color="0.9", zorder=0,
+                               label="target phase (teacher on)")
+            ax.set_ylabel(f"{pop} {var}")
+            if i == 0:
+                ax.set_title(f"{key} training example", fontsize=9)
+            if i == len(rows) - 1:
+                ax.set_xlabel("time in example (ms)")
+        axes[0][j].legend(frameon=False, fontsize=6, loc="upper left")
+    fig.suptitle(title + " (potentials in the model's units)", fontsize=9)
+    return fig

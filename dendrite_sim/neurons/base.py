@@ -39,6 +39,12 @@ A model is a registered class (kind ``"neuron"``) that declares
   positional argument just before ``p``: a uniform random number in [0, 1) per neuron per step,
   ``step(*state, *channels, *drives, u, p, dt)``. The model draws nothing itself, so a run is
   reproducible from the engine's seed and the same stream can be replayed in a test.
+* ``circuit_ports`` (optional): how the compartments of the architecture vocabulary
+  (:mod:`dendrite_sim.core.circuit`: ``basal``, ``apical``, ``soma``) map onto this model, so a
+  described circuit can be built from it — circuit compartment → ``(synaptic channel, drive
+  compartment)`` (the drive compartment takes the learned bias), plus ``"teacher"`` →
+  ``(excitatory, inhibitory)`` somatic conductance channels through which a teacher nudges
+  output neurons. A model without them cannot be used by ``train`` on the spiking substrate.
 
 Adding a model is one new file with one such class plus its tests; the engine needs no change.
 """
@@ -76,6 +82,8 @@ class NeuronModel(Part):
     #: physical range of parameters (``"> 0"``, ``">= 0"``, ``"[0, 1]"`` ...; module docstring)
     bounds: ClassVar[dict[str, str]] = {}
     needs_uniform: ClassVar[bool] = False  # True: step takes a uniform [0, 1) number before p
+    #: circuit compartment → (channel, drive compartment); "teacher" → (exc, inh) channels
+    circuit_ports: ClassVar[dict[str, tuple[str, str]]] = {}
 
     def __init_subclass__(cls, **kwargs):
         """Check a model's ``bounds`` when its class is defined: known parameters, valid grammar."""

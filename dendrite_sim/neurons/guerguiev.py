@@ -92,6 +92,8 @@ class Guerguiev(NeuronModel):
     bounds = {"g_L": ">= 0", "g_B": ">= 0", "g_A": ">= 0", "tau_L": "> 0", "tau_s": "> 0",
               "phi_max": ">= 0"}
     needs_uniform = True
+    circuit_ports = {"basal": ("basal", "basal"), "apical": ("apical", "apical"),
+                     "teacher": ("soma_exc", "soma_inh")}
 
     @staticmethod
     def step(B, A, C, A_int, x_B, x_A, g_E, g_I, b, I_soma, c, u, p, dt):

@@ -84,6 +84,7 @@ class UrbanczikSenn(NeuronModel):
     state_vars = ("v_soma", "v_dend", "refractory")
     channels = {"soma_exc": 3.0, "soma_inh": 3.0, "dend_exc": 3.0, "dend_inh": 3.0}
     compartments = ("soma", "dend")
+    circuit_ports = {"basal": ("dend_exc", "dend"), "teacher": ("soma_exc", "soma_inh")}
     Params = UrbanczikSennParams
     units = {"C": "pF", "g_L": "nS", "E_L": "mV", "C_d": "pF", "g_L_d": "nS", "E_L_d": "mV",
              "g_sp": "nS", "g_ps": "nS", "E_ex": "mV", "E_in": "mV", "t_ref": "ms", "phi_max": "1/ms",

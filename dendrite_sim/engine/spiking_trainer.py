@@ -1,0 +1,140 @@
+"""Training on the spiking substrate: examples presented in phases, one update per example.
+
+The loop of ``train`` with ``substrate = "spiking"`` (the rate loop is
+:mod:`dendrite_sim.engine.trainer`). Each epoch presents the training set in a random order
+(stream ``"train"``); for each example:
+
+1. the circuit (:class:`~dendrite_sim.engine.circuit.SpikingCircuit`) runs the rule's phases
+   (:meth:`LearningRule.phases`) with the input rate-coded and, in target phases, the teacher
+   on — the state carries over from example to example, as in a continuous experiment;
+2. the rule's :meth:`~dendrite_sim.core.interfaces.LearningRule.example_update` returns
+   ``{pathway: (dW, db)}`` and the loop applies ``W += lr · dW``, ``b += lr · db``;
+3. the objective reads the output ``readout`` of the forward phase — ``"v_soma"`` (mean
+   somatic potential over the window) or ``"spike_rate"`` (Hz) — for the training loss and
+   accuracy of the epoch (online, as the examples are learned);
+4. if the rule defines :meth:`~dendrite_sim.core.interfaces.LearningRule.example_gradient`, the
+   angle between its update and backprop's of the rate network with the same weights is
+   recorded per hidden pathway; the epoch's value is the angle between the sums of the epoch's
+   per-example updates (its mean update), and the per-example angles' mean is kept too.
+
+Test: after each epoch (and before training, epoch 0) every test example is presented in one
+forward phase of ``test_duration`` ms (``test_settle`` ms not averaged), without the teacher
+and without learning.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dendrite_sim.core.circuit import Phase
+
+
+@dataclass
+class SpikingHistory:
+    epoch: list = field(default_factory=list)
+    train_loss: list = field(default_factory=list)
+    test_loss: list = field(default_factory=list)
+    train_accuracy: list = field(default_factory=list)
+    test_accuracy: list = field(default_factory=list)
+    angle_deg: dict = field(default_factory=dict)          # pathway → per epoch (mean update)
+    angle_example_deg: dict = field(default_factory=dict)  # pathway → per epoch (mean per example)
+    traces: dict = field(default_factory=dict)             # "first" / "last" → ExampleRecord
+
+
+def angle_deg(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = np.ravel(a), np.ravel(b)
+    den = np.linalg.norm(a) * np.linalg.norm(b)
+    if den == 0:
+        return float("nan")
+    return math.degrees(math.acos(max(-1.0, min(1.0, float(a @ b) / den))))
+
+
+def target_vector(y, n_out: int, n_classes: int | None) -> np.ndarray:
+    """The teacher's target in [0, 1]: one-hot for a class label, the value itself otherwise."""
+    if n_classes:
+        t = np.zeros(n_out)
+        t[int(y)] = 1.0
+        return t
+    return np.asarray(y, dtype=np.float64)
+
+
+def readout(rec, phase: str, out: str, how: str) -> np.ndarray:
+    r = rec[phase]
+    if how == "spike_rate":
+        return r.rate(out) * 1000.0
+    return r.mean(out, "v_soma")
+
+
+def evaluate(sc, objective, x, y, n_classes, phase: Phase, how: str):
+    out = sc.circuit.output.name
+    a = np.stack([readout(sc.present(xi, None, (phase,)), phase.name, out, how) for xi in x])
+    loss = float(objective.loss(a, y))
+    acc = float(np.mean(objective.predict(a) == y)) if n_classes else None
+    return loss, acc
+
+
+def train(sc, rule, objective, data, *, epochs: int, lr: float, rng: np.random.Generator,
+          readout_how: str = "v_soma", test_phase: Phase, n_test: int | None = None,
+          progress=lambda it, **kw: it) -> SpikingHistory:
+    """Train the spiking circuit ``sc`` in place; per-epoch history (epoch 0 = before training)."""
+    hist = SpikingHistory()
+    phases = rule.phases()
+    fwd_name = phases[0].name
+    out = sc.circuit.output.name
+    n_out = sc.circuit.output.n
+    xt, yt = data.x_test, data.y_test
+    if n_test:
+        xt, yt = xt[:n_test], yt[:n_test]
+    ff = [q.name for q in sc.circuit.feedforward()]
+    hidden_paths = ff[:-1]
+    for q in hidden_paths:
+        hist.angle_deg[q], hist.angle_example_deg[q] = [], []
+
+    def test(ep, train_loss, train_acc):
+        vl, va = evaluate(sc, objective, xt, yt, data.n_classes, test_phase, readout_how)
+        hist.epoch.append(ep)
+        hist.train_loss.append(train_loss)
+        hist.train_accuracy.append(train_acc)
+        hist.test_loss.append(vl)
+        hist.test_accuracy.append(va)
+
+    tl0, ta0 = evaluate(sc, objective, data.x_train[: len(xt)], data.y_train[: len(xt)], data.n_classes,
+                        test_phase, readout_how)
+    test(0, tl0, ta0)
+    n = len(data.x_train)
+    for ep in progress(range(1, epochs + 1), total=epochs, desc=f"training ({rule.registered_name}, spiking)"):
+        order = rng.permutation(n)
+        a_out = np.zeros((n, n_out))
+        sums = {q: [0.0, 0.0] for q in hidden_paths}
+        per_example = {q: [] for q in hidden_paths}
+        for k, i in enumerate(order):
+            tgt = target_vector(data.y_train[i], n_out, data.n_classes)
+            rec = sc.present(data.x_train[i], tgt, phases)
+            if ep == 1 and k == 0:
+                hist.traces["first"] = rec
+            a_out[k] = readout(rec, fwd_name, out, readout_how)
+            ups = rule.example_update(sc, rec)
+            ref = rule.example_gradient(sc, rec) if hidden_paths else None
+            if ref is not None:
+                for q in hidden_paths:
+                    sums[q][0] = sums[q][0] + ups[q][0]
+                    sums[q][1] = sums[q][1] + ref[q][0]
+                    per_example[q].append(angle_deg(ups[q][0], ref[q][0]))
+            for q, (dW, db) in ups.items():
+                sc.add_weights(q, lr * dW)
+                if db is not None:
+                    sc.bias(sc.circuit.pathway(q).post)[:] += lr * db
+            sc.sync_feedback()
+        hist.traces["last"] = rec
+        if hidden_paths and per_example[hidden_paths[0]]:
+            for q in hidden_paths:
+                hist.angle_deg[q].append(angle_deg(sums[q][0], sums[q][1]))
+                hist.angle_example_deg[q].append(float(np.nanmean(per_example[q])))
+        y_seen = data.y_train[order]
+        tl = float(objective.loss(a_out, y_seen))
+        ta = float(np.mean(objective.predict(a_out) == y_seen)) if data.n_classes else None
+        test(ep, tl, ta)
+    return hist
