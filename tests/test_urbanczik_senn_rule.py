@@ -95,3 +95,74 @@ def test_needs_a_dendritic_prediction_neuron():
     with pytest.raises(ScenarioError, match=r"plasticity\.tau_s: expected a PSP rise time different"):
         net.projection("pre", "pyr", "dend_exc", weight=1.0, name="b",
                        plasticity={"rule": "urbanczik_senn", "tau_s": "10 ms"})
+
+
+# --------------------------------------------------------------------------- rate face
+def test_rate_face_equals_its_equation():
+    """ΔW_L = ⟨[φ(U*) − φ(V*)] h(V*) h_{L−1}ᵀ⟩ with V* = a_L, U* = a_L − teaching signal (= y for
+    MSE), φ(V) = φ_max/(1 + k e^{β(θ−V)}), h = d ln φ/dV; zero for hidden layers."""
+    from dendrite_sim.core import registry
+    from dendrite_sim.engine.rate import RateNetwork
+
+    rule = registry.build("rule", {"name": "urbanczik_senn", "phi_max": 0.5, "rate_slope": 2.0,
+                                   "beta": 0.7, "theta": 0.3}, "rule")
+    assert type(rule).substrates == ("rate", "spiking")
+    net = RateNetwork([3, 4, 2], "tanh", "random", np.random.default_rng(0))
+    x = np.array([[0.5, -1.0, 2.0], [1.5, 0.2, -0.3], [-0.7, 0.9, 0.1]])
+    y = np.array([[1.0, -0.5], [0.0, 2.0], [-1.0, 0.3]])
+    hid = np.tanh(x @ net.W[0].T + net.b[0])
+    v = hid @ net.W[1].T + net.b[1]
+
+    def phi(u):
+        return 0.5 / (1.0 + 2.0 * np.exp(0.7 * (0.3 - u)))
+
+    h = 0.7 * 2.0 * np.exp(0.7 * (0.3 - v)) / (1.0 + 2.0 * np.exp(0.7 * (0.3 - v)))
+    post = (phi(y) - phi(v)) * h
+    mse = registry.build("objective", "mse", "objective")
+    ups = rule.update(net, x, y, mse, np.random.default_rng(1))
+    np.testing.assert_allclose(ups[1][0], post.T @ hid / 3, rtol=1e-12)
+    np.testing.assert_allclose(ups[1][1], post.mean(axis=0), rtol=1e-12)
+    assert not ups[0][0].any() and not ups[0][1].any()
+    # cross-entropy: the teacher is the nudged potential a_L − (softmax(a_L) − onehot(y))
+    labels = np.array([1, 0, 1])
+    p = np.exp(v) / np.exp(v).sum(axis=1, keepdims=True)
+    u_ce = v - (p - np.eye(2)[labels])
+    ce = registry.build("objective", "cross_entropy", "objective")
+    np.testing.assert_allclose(rule.update(net, x, labels, ce, np.random.default_rng(1))[1][0],
+                               ((phi(u_ce) - phi(v)) * h).T @ hid / 3, rtol=1e-10)
+
+
+def test_train_with_the_rate_face_reduces_the_loss(tmp_path):
+    """``dendrite-sim run`` of a ``train`` scenario: linear teacher–student, no hidden layer."""
+    import json
+
+    from dendrite_sim.cli import main
+
+    scenario = tmp_path / "us_rate.toml"
+    scenario.write_text("""
+[scenario]
+experiment = "train"
+seed = 1
+[task]
+name = "teacher_student_linear"
+n_in = 30
+n_out = 10
+n_train = 500
+n_test = 200
+[architecture]
+name = "layered"
+hidden = []
+nonlinearity = "linear"
+[objective]
+name = "mse"
+[rule]
+name = "urbanczik_senn"
+[training]
+epochs = 10
+batch_size = 32
+learning_rate = 0.1
+""")
+    assert main(["run", str(scenario), "--out", str(tmp_path / "run")]) == 0
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    loss = m["history"]["test_loss"]
+    assert m["diverged"] is False and loss[-1] < 0.5 * loss[0]

@@ -29,8 +29,11 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
+
 from dendrite_sim.core.elementwise import clip, exp, select
 from dendrite_sim.core.registry import register
+from dendrite_sim.core.schema import Field
 from dendrite_sim.synapses.plasticity import SynapseRule
 
 
@@ -65,6 +68,51 @@ class UrbanczikSennRule(SynapseRule):
         pi = (select(post_spiked, 1.0, 0.0) - phi * dt) * h * psp
         delta_new = delta * exp(-dt / p.tau_delta) + pi / p.tau_delta
         return clip(w + p.eta * dt * delta_new, p.w_min, p.w_max), delta_new
+
+    # ------------------------------------------------------------------ rate face
+    #: the rate face's φ(V) = φ_max / (1 + k e^{β(θ − V)}) on dimensionless pre-activations (its
+    #: own scenario keys, ``[rule]``); the spiking face reads φ from the postsynaptic neuron and
+    #: never sees these. Defaults: the logistic φ(V) = 1 / (1 + e^{−V}), h(V) = 1 − φ(V).
+    params = {
+        "phi_max": Field("float", 1.0, "rate face: φ_max of φ(V) (dimensionless)", lo=0, lo_open=True),
+        "rate_slope": Field("float", 1.0, "rate face: k of φ(V)", lo=0, lo_open=True),
+        "beta": Field("float", 1.0, "rate face: β of φ(V), per unit of pre-activation", lo=0, lo_open=True),
+        "theta": Field("float", 0.0, "rate face: θ of φ(V), in units of pre-activation"),
+    }
+
+    def __init__(self, phi_max: float = 1.0, rate_slope: float = 1.0, beta: float = 1.0, theta: float = 0.0):
+        self.phi_max, self.rate_slope, self.beta, self.theta = phi_max, rate_slope, beta, theta
+
+    def update(self, net, x, y, objective, rng):
+        """Rate face: the rate limit of the rule on the output layer of a
+        :class:`~dendrite_sim.engine.rate.RateNetwork` (Urbanczik & Senn 2014, Neuron 81:521,
+        eq. for PI with the spike train S replaced by its expectation φ(U*))::
+
+            ΔW_L = ⟨ [φ(U*) − φ(V*)] · h(V*) · r_preᵀ ⟩_batch,    Δb_L = ⟨ [φ(U*) − φ(V*)] · h(V*) ⟩
+
+        Mapping: the output pre-activation a_L plays the dendritic prediction V* = a_L; the
+        presynaptic rates r_pre are the output layer's input h_{L−1}; the teacher plays the
+        nudged somatic potential U* = a_L − e, with e = ``objective.teaching_signal(a_L, y)``:
+        for MSE e = a_L − y, so U* = y (the target itself); for cross-entropy e = softmax(a_L)
+        − onehot(y), so U* moves a_L up for the correct class and down for the others; for a
+        reward objective it is the sampled REINFORCE error. φ(V) = φ_max / (1 + k e^{β(θ−V)}),
+        h = d ln φ / dV = β k e^{β(θ−V)} / (1 + k e^{β(θ−V)}) (the neuron's own functions,
+        :mod:`dendrite_sim.neurons.urbanczik_senn`, with this rule's dimensionless rate-face
+        parameters). The update vanishes where U* = V*; since φ is increasing and h > 0 it
+        has the sign of U* − V*, a positively weighted delta rule.
+
+        Hidden layers get zero updates: the rule is local to the synapses onto one neuron's
+        dendrite and has no pathway that assigns credit to earlier layers.
+        """
+        from dendrite_sim.neurons.urbanczik_senn import log_rate_slope, rate
+
+        fwd = net.forward(x)
+        v_star = fwd.out
+        u_star = v_star - objective.teaching_signal(v_star, y, rng)
+        post = (rate(u_star, self) - rate(v_star, self)) * log_rate_slope(v_star, self)
+        ups = [(np.zeros_like(W), np.zeros_like(b)) for W, b in zip(net.W, net.b)]
+        ups[-1] = (post.T @ fwd.h[-1] / x.shape[0], post.mean(axis=0))
+        return ups
 
     @classmethod
     def validate_params(cls, params, key):
