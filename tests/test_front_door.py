@@ -327,3 +327,38 @@ def test_export_given_a_file_says_so(tmp_path, capsys):
     assert main(["run", write(tmp_path, echo()), "--out", str(out)]) == 0
     capsys.readouterr()
     one_line(capsys, 2, ["export", str(out / "metrics.json")], "RUN_DIR", "is a file")
+
+
+# ----------------------------------------------------------------------------- point 6: Python API
+def test_network_from_the_package_face_takes_quantity_strings():
+    import dendrite_sim
+    from dendrite_sim import Network
+    from dendrite_sim.core.errors import ArgumentError
+
+    assert "Network" in dir(dendrite_sim)
+    a = Network(dt="0.1 ms", seed=3, backend="numpy")
+    a.population("pyr", 20, "lif")
+    a.poisson_input("pyr", "exc", n_sources=200, rate="20 Hz", weight="40 pA")
+    a.projection("pyr", "pyr", "exc", "fixed_probability", p=0.2, weight="5 pA", delay="1 ms")
+    a.current("pyr", "soma", bias="0.1 nA")
+    sa = a.spike_monitor("pyr")
+    a.run("50 ms")
+    b = Network(dt=0.1, seed=3, backend="numpy")
+    b.population("pyr", 20, "lif")
+    b.poisson_input("pyr", "exc", n_sources=200, rate=20.0, weight=40.0)
+    b.projection("pyr", "pyr", "exc", "fixed_probability", p=0.2, weight=5.0, delay=1.0)
+    b.current("pyr", "soma", bias=100.0)
+    sb = b.spike_monitor("pyr")
+    b.run(50.0)
+    assert len(sa.t) == len(sb.t) > 0 and (sa.t == sb.t).all()
+    text = repr(a)
+    assert len(text) < 300 and "pyr: 20 lif" in text and "t=50 ms" in text
+    for bad, phrase in ((float("nan"), "finite"), (float("inf"), "finite"), ("5 mV", "units of ms"),
+                        ("ms", "no number"), (-1.0, "multiple of dt"), (None, "finite")):
+        with pytest.raises(ArgumentError, match=phrase) as e:
+            a.run(bad)
+        assert e.value.key == "duration" and isinstance(e.value, ValueError)
+    with pytest.raises(ArgumentError, match="weight"):
+        a.projection("pyr", "pyr", "exc", weight="5 mV", name="bad")
+    with pytest.raises(ValueError, match="dt"):
+        Network(dt="5 Ms")

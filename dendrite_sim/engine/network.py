@@ -14,7 +14,11 @@ Python API::
     spikes.t, spikes.i, spikes.burst_t, trace["v_dend"], net["pyr"].burst_prob
 
 Units are the internal ones (ms, mV, pA, nS, Hz). Weights are in the unit of the target
-channel: pA for current channels, nS for conductance channels (the model decides).
+channel: pA for current channels, nS for conductance channels (the model decides). Every scalar
+time, rate, current and weight argument also takes a string with units, as scenarios do
+(``Network(dt="0.1 ms")``, ``weight="5 pA"``, ``rate="5 Hz"``, ``delay="1 ms"``,
+``net.run("1 s")``); a bad argument (``run(float("nan"))``) raises
+:class:`~dendrite_sim.core.errors.ArgumentError` (a ``ValueError``) naming it.
 
 What one time step does, and in which order, is defined once in :mod:`.schedule`; the backends
 (:mod:`.backends`: ``numba``, the fused compiled loop, and ``numpy``, the readable reference)
@@ -40,7 +44,8 @@ import numpy as np
 
 from dendrite_sim.core import registry
 from dendrite_sim.core import rng as rngmod
-from dendrite_sim.core.errors import ScenarioError
+from dendrite_sim.core.errors import ArgumentError, ScenarioError
+from dendrite_sim.core.units import parse_in_unit
 from dendrite_sim.engine import bursts as B
 from dendrite_sim.engine import random as R
 from dendrite_sim.engine.backends import BACKEND_NAMES, backend_class
@@ -63,13 +68,25 @@ __all__ = ["Network", "Population", "NeuronPopulation", "PoissonSource", "SpikeS
            "PoissonInput", "ArrayInput", "ChunkRule", "BACKEND_NAMES"]
 
 
+def _q(value, unit: str, key: str):
+    """A scalar argument given as a string with units (``"5 Hz"``) → float in ``unit``; any
+    other value is returned as it is (numbers and arrays are already in ``unit``)."""
+    if isinstance(value, str):
+        try:
+            return parse_in_unit(value, unit, key)
+        except ScenarioError as exc:
+            raise ArgumentError(exc.key, exc.expected) from None
+    return value
+
+
 # --------------------------------------------------------------------------- network
 class Network:
     """A spiking network (see the module docstring)."""
 
     def __init__(self, dt: float = 0.1, seed: int = 0, backend: str = "numba", fastmath: bool = False,
                  max_monitor_bytes: float = 2 * 1024**3):
-        if not (isinstance(dt, (int, float)) and 0 < dt <= 10):
+        dt = _q(dt, "ms", "dt")
+        if isinstance(dt, bool) or not (isinstance(dt, (int, float)) and 0 < dt <= 10):
             raise ScenarioError("dt", f"expected a time step in (0, 10] ms, got {dt!r}")
         if backend not in BACKEND_NAMES:
             raise ScenarioError("backend", f"expected one of {', '.join(BACKEND_NAMES)}, got {backend!r}")
@@ -125,9 +142,13 @@ class Network:
         return self.pops[name]
 
     def _steps(self, ms: float, key: str, minimum: int = 0) -> int:
+        ms = _q(ms, "ms", key)
+        if isinstance(ms, bool) or not isinstance(ms, (int, float, np.integer, np.floating)) or not math.isfinite(ms):
+            raise ArgumentError(key, f"expected a finite time in ms (a number or a string such as \"10 ms\"), "
+                                f"got {ms!r}")
         n = int(round(ms / self.dt))
         if abs(n * self.dt - ms) > 1e-6 * max(1.0, abs(ms)) or n < minimum:
-            raise ScenarioError(key, f"expected a multiple of dt = {self.dt:g} ms of at least "
+            raise ArgumentError(key, f"expected a multiple of dt = {self.dt:g} ms of at least "
                                 f"{minimum * self.dt:g} ms, got {ms:g} ms")
         return n
 
@@ -140,6 +161,8 @@ class Network:
         return pop
 
     def _init_bursts(self, pop: Population, track: bool, window_ms: float, tau_avg_ms: float, key: str):
+        window_ms = _q(window_ms, "ms", f"{key}.burst_window")
+        tau_avg_ms = _q(tau_avg_ms, "ms", f"{key}.tau_avg")
         if not (window_ms > 0):
             raise ScenarioError(f"{key}.burst_window", f"expected a positive time, got {window_ms!r}")
         if not (tau_avg_ms > 0):
@@ -176,6 +199,7 @@ class Network:
             pop.state[var][:] = self._per_neuron(value, pop.n, f"{key}.init.{var}")
         taus = dict(cls.channels)
         for ch, value in (tau or {}).items():
+            value = _q(value, "ms", f"{key}.tau.{ch}")
             if ch not in taus:
                 raise ScenarioError(f"{key}.tau.{ch}", f"unknown channel; expected one of {', '.join(taus)}")
             if not (isinstance(value, (int, float)) and value > 0):
@@ -204,7 +228,7 @@ class Network:
         """
         key = f"populations.{name}"
         pop = self._new_pop(name, n, PoissonSource, key)
-        rate = self._per_neuron(rate, pop.n, f"{key}.rate")
+        rate = self._per_neuron(_q(rate, "Hz", f"{key}.rate"), pop.n, f"{key}.rate")
         if np.any(rate < 0) or np.any(rate * self.dt / 1000.0 > 1.0):
             raise ScenarioError(f"{key}.rate", f"expected rates in [0, {1000.0 / self.dt:g}] Hz")
         pop.spike_prob = rate * (self.dt / 1000.0)
@@ -288,11 +312,11 @@ class Network:
             conn = conn.with_values()
         else:
             conn = self._build_conn(connectivity, pre_p, post_p, conn_kwargs, key, name)
-        w = np.asarray(weight, dtype=np.float64)
+        w = np.asarray(self._weight(weight, post_p, channel, f"{key}.weight"), dtype=np.float64)
         if w.ndim and w.shape != (conn.nnz,) or not np.all(np.isfinite(w)):
             raise ScenarioError(f"{key}.weight", f"expected a finite number or {conn.nnz} numbers (one per synapse)")
         conn.weights = np.array(np.broadcast_to(w, (conn.nnz,)), dtype=np.float64)
-        d_ms = self.dt if delay is None else delay
+        d_ms = self.dt if delay is None else _q(delay, "ms", f"{key}.delay")
         d = np.asarray(d_ms, dtype=np.float64)
         if d.ndim and d.shape != (conn.nnz,):
             raise ScenarioError(f"{key}.delay", f"expected a time or {conn.nnz} times (one per synapse)")
@@ -312,6 +336,22 @@ class Network:
         self.projections.append(proj)
         self._changed()
         return proj
+
+    @staticmethod
+    def _weight(weight, post: Population, channel: str, key: str):
+        """A weight given as a string with units → float in the channel's unit (pA for current
+        channels, nS for conductance channels; either where the model does not say)."""
+        if not isinstance(weight, str):
+            return weight
+        unit = (getattr(post.model, "channel_units", None) or {}).get(channel)
+        for u in ((unit,) if unit else ("pA", "nS")):
+            try:
+                return parse_in_unit(weight, u, key)
+            except ScenarioError:
+                pass
+        want = {"pA": "a current (\"5 pA\")", "nS": "a conductance (\"2 nS\")"}
+        raise ArgumentError(key, f"expected {want.get(unit, 'a current or a conductance')} for channel "
+                            f"{channel!r}, got {weight!r}")
 
     _CHUNK_KEYS = ("eta", "every", "w_min", "w_max", "modulator")
 
@@ -438,10 +478,12 @@ class Network:
         if not p.is_model or channel not in p.channels:
             raise ScenarioError(f"{key}.channel", f"expected a channel of population {p.name!r}: "
                                 f"{', '.join(p.channels) or 'none (spike source)'}; got {channel!r}")
+        rate = _q(rate, "Hz", f"{key}.rate")
+        weight = self._weight(weight, p, channel, f"{key}.weight")
         if isinstance(n_sources, bool) or not isinstance(n_sources, (int, np.integer)) or n_sources < 0:
             raise ScenarioError(f"{key}.n_sources", f"expected a non-negative integer, got {n_sources!r}")
-        if not (isinstance(rate, (int, float)) and rate >= 0):
-            raise ScenarioError(f"{key}.rate", f"expected a rate >= 0 Hz, got {rate!r}")
+        if isinstance(rate, bool) or not (isinstance(rate, (int, float)) and rate >= 0 and math.isfinite(rate)):
+            raise ScenarioError(f"{key}.rate", f"expected a finite rate >= 0 Hz, got {rate!r}")
         lam = n_sources * rate * self.dt / 1000.0
         if lam > R.MAX_LAMBDA:
             raise ScenarioError(f"{key}.rate", f"n_sources · rate · dt = {lam:g} spikes per step; "
@@ -462,7 +504,7 @@ class Network:
         if not p.is_model or compartment not in p.bias:
             raise ScenarioError(f"{key}.compartment", f"expected a compartment of population {p.name!r}: "
                                 f"{', '.join(p.bias) or 'none (spike source)'}; got {compartment!r}")
-        p.bias[compartment] += self._per_neuron(bias, p.n, f"{key}.bias")
+        p.bias[compartment] += self._per_neuron(_q(bias, "pA", f"{key}.bias"), p.n, f"{key}.bias")
         if array is None:
             return None
         values = np.ascontiguousarray(array, dtype=np.float64)
@@ -551,6 +593,7 @@ class Network:
                 raise ScenarioError(f"{key}.{name}", f"expected a number, got {v!r}")
         if not w_min <= w_max:
             raise ScenarioError(f"{key}.w_max", f"expected w_max >= w_min = {w_min!r}, got {w_max!r}")
+        every = _q(every, "ms", f"{key}.every")
         if not (isinstance(every, (int, float)) and every > 0):
             raise ScenarioError(f"{key}.every", f"expected a positive interval, got {every!r}")
         hook = ChunkRule(proj, rule, float(eta), self._steps(every, f"{key}.every", minimum=1),
@@ -615,8 +658,18 @@ class Network:
             self._backend_obj.version = self._structure_version
         return self._backend_obj
 
-    def run(self, duration: float) -> Network:
-        """Advance the network by ``duration`` ms (a multiple of dt); state carries over."""
+    def __repr__(self) -> str:
+        pops = ", ".join(f"{p.name}: {p.n}" + (f" {p.model.registered_name}" if getattr(p, "model", None) else
+                                                f" {type(p).__name__}") for p in self.pops.values())
+        return (f"Network(dt={self.dt:g} ms, t={self.t:g} ms, backend={self.backend!r}, seed={self.seed}, "
+                f"populations=[{pops}], projections={len(self.projections)}, "
+                f"inputs={len(self.poisson_inputs) + len(self.array_inputs)}, "
+                f"monitors={len(self.spike_monitors) + len(self.state_monitors) + len(self.weight_monitors)})")
+
+    def run(self, duration: float | str) -> Network:
+        """Advance the network by ``duration`` ms (a multiple of dt, or a string such as
+        ``"1 s"``); state carries over. A non-finite, negative or misaligned duration raises
+        :class:`~dendrite_sim.core.errors.ArgumentError` naming ``duration``."""
         n_steps = self._steps(duration, "duration")
         if n_steps == 0:
             return self
