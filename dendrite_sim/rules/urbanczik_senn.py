@@ -23,6 +23,9 @@ s = 1 if the neuron spiked in this step, else 0; traces before this step's presy
 so that the spike term integrates δ(t − t_i) exactly and the rate term as φ dt. Weights are the
 dendritic currents of the ``dend_exc`` / ``dend_inh`` channels (pA); η is in pA · mV per unit
 of Δ (1/(mV·ms)) and ms.
+
+Rate face (:meth:`UrbanczikSennRule.update`): the rate limit ΔW = ⟨[φ(U*) − φ(V*)] h(V*) r_preᵀ⟩ on
+the output layer of a rate network (V* = a_L, U* = the teacher), with its own dimensionless φ.
 """
 
 from __future__ import annotations
