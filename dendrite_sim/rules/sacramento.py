@@ -1,0 +1,204 @@
+"""Dendritic cortical microcircuit learning (Sacramento, Ponte Costa, Bengio & Senn 2018 NeurIPS,
+"Dendritic cortical microcircuits approximate the backpropagation algorithm").
+
+The circuit and its steady state are in :mod:`dendrite_sim.engine.microcircuit` (basal
+v_B,k = W^PP_{k,k−1} r_{k−1} + b_k, apical v_A,k = W^PP_{k,k+1} r_{k+1} + W^PI_k r^I_k,
+interneuron dendrite v^I_k = W^IP_k r_k + b^IP_k; conductances g_lk, g_B, g_A, g_D, g_som).
+Each update settles the batched dynamics twice: free (no target), which gives the network's answer
+u_N, then nudged, the output pulled toward the target u^trgt with conductance g_som (warm-started
+from the free state). All four plasticity rules are evaluated at the nudged steady state and
+averaged over the batch:
+
+* forward, pyramid-to-pyramid (returned by :meth:`update`, applied by the trainer as W += lr·ΔW):
+  ΔW^PP_{k,k−1} = η_k [φ(u_k) − φ(v̂_B,k)] r_{k−1}ᵀ,  Δb_k = η_k [φ(u_k) − φ(v̂_B,k)],
+  v̂_B,k = g_B/(g_lk + g_B + g_A) v_B,k (hidden), g_B/(g_lk + g_B) v_B,N (output);
+* pyramid-to-interneuron: ΔW^IP_k = η_IP [φ(u^I_k) − φ(v̂^I_k)] r_kᵀ, Δb^IP_k = η_IP [φ(u^I_k) − φ(v̂^I_k)],
+  v̂^I_k = g_D/(g_lk + g_D) v^I_k;
+* interneuron-to-pyramid: ΔW^PI_k = η_PI (v_rest − v_A,k) r^I_kᵀ with v_rest = 0;
+* top-down (optional, architecture ``feedback = "learned"``):
+  ΔW^PP_{k,k+1} = η_TD [φ(u_k) − φ(v̂_TD,k)] r_{k+1}ᵀ, v̂_TD,k = W^PP_{k,k+1} r_{k+1}.
+
+The interneuron and top-down changes are applied in :meth:`after_step` as W += lr·ΔW, like the
+Kolen–Pollack step of ``feedback_alignment``; every η is a multiplier of the trainer's learning rate.
+
+**Target.** The output is nudged toward u^trgt = u_N − e, e the objective's teaching signal at the
+free output u_N: for the MSE objective u^trgt is the target itself (one-hot for classes); for
+cross-entropy it is one gradient step from the answer.
+
+**Rate approximation.** The paper integrates the continuous dynamics with plasticity always on;
+here one learning step per example batch evaluates the rules at the steady state of the dynamics
+(the standard rate approximation of the paper's own analysis: in the self-predicting state and for
+weak nudging, the hidden update approximates backprop with the top-down weights as feedback). The
+steady state is found by damped Gauss–Seidel sweeps to a tolerance (see
+:func:`dendrite_sim.engine.microcircuit.settle`).
+
+**Plain networks.** On a plain :class:`~dendrite_sim.engine.rate.RateNetwork` (e.g. a ``layered``
+network in the ``rule_bias_variance`` map) the rule reads the network as a microcircuit with the
+paper's conductances whose free steady state is that network's forward pass: W^PP_{k,k−1} =
+W_k / c_k, b^PP_k = b_k / c_k with c_k the basal gain g_B/(g_lk+g_B+g_A) (output g_B/(g_lk+g_B)), so
+u_k = a_k; the forward updates are returned as c_k ΔW^PP (changes of the network's W). :meth:`setup`
+creates the rule's own interneuron weights in the self-predicting state, so the map measures the
+rule at its working point. The hidden error then is a top-down (B) feedback-alignment-like error
+carried by the output rates φ(u_N); for a non-linear φ it includes φ′(u_N), which the layered
+network's linear output does not have.
+"""
+
+from __future__ import annotations
+
+from dendrite_sim.core.interfaces import LearningRule
+from dendrite_sim.core.registry import register
+from dendrite_sim.core.schema import Field
+from dendrite_sim.engine import microcircuit as mc
+
+
+def forward_updates(c, g: mc.Conductances, s: mc.CircuitState):
+    """Per layer ``(ΔW^PP, Δb)`` = batch means of [φ(u) − φ(v̂_B)] r_preᵀ (rate η = 1)."""
+    N = len(c.W)
+    n = len(s.r[0])
+    out = []
+    for l in range(N):
+        vhat = g.basal_gain(l, N) * s.v_B[l]
+        err = c.f(s.u[l]) - c.f(vhat)
+        out.append((err.T @ s.r[l] / n, err.mean(axis=0)))
+    return out
+
+
+def interneuron_updates(c, g: mc.Conductances, s: mc.CircuitState):
+    """Per hidden layer ``(ΔW^IP, Δb^IP, ΔW^PI)`` (rates η = 1, v_rest = 0)."""
+    n = len(s.r[0])
+    out = []
+    for l in range(len(s.u_I)):
+        err = c.f(s.u_I[l]) - c.f(g.inter_gain * s.v_I[l])
+        dIP = err.T @ s.r[l + 1] / n
+        dPI = (0.0 - s.v_A[l]).T @ s.r_I[l] / n
+        out.append((dIP, err.mean(axis=0), dPI))
+    return out
+
+
+def topdown_updates(c, s: mc.CircuitState):
+    """Per hidden layer ΔW^PP_{k,k+1} = [φ(u_k) − φ(W^PP_{k,k+1} r_{k+1})] r_{k+1}ᵀ (η = 1)."""
+    n = len(s.r[0])
+    out = []
+    for l in range(len(s.u_I)):
+        err = c.f(s.u[l]) - c.f(s.r[l + 2] @ c.B[l].T)
+        out.append(err.T @ s.r[l + 2] / n)
+    return out
+
+
+@register("rule", "dendritic_microcircuit")
+class DendriticMicrocircuit(LearningRule):
+    """Sacramento et al. 2018 microcircuit plasticity at the nudged steady state (rate face)."""
+
+    params = {
+        "eta_forward": Field("float_list", [], "per-layer multipliers of the learning rate for the "
+                             "forward weights W^PP_{k,k-1}, input side first (empty: all 1)", lo=0),
+        "eta_ip": Field("float", 0.0, "multiplier of the learning rate for pyramid-to-interneuron "
+                        "weights W^IP (0: fixed)", lo=0),
+        "eta_pi": Field("float", 0.0, "multiplier of the learning rate for interneuron-to-pyramid "
+                        "weights W^PI (0: fixed)", lo=0),
+        "eta_topdown": Field("float", 0.0, "multiplier of the learning rate for the top-down weights "
+                             "W^PP_{k,k+1} (architecture feedback = 'learned' only)", lo=0),
+        "learn_hidden": Field("bool", True, "train the hidden layers' forward weights (false: the "
+                              "shallow baseline, only the output layer learns)"),
+        "interneuron_phase": Field("str", "free", "steady state at which W^IP and W^PI learn: 'free' "
+                                   "(no target, the forward phase) or 'nudged' (with the target, like "
+                                   "the forward weights)", choices=("free", "nudged")),
+        "interneurons": Field("str", "learned", "'learned': interneuron weights follow their rules "
+                              "(eta_ip, eta_pi); 'ideal': reset to the self-predicting state before "
+                              "every update", choices=("learned", "ideal")),
+    }
+
+    def __init__(self, eta_forward=(), eta_ip=0.0, eta_pi=0.0, eta_topdown=0.0, learn_hidden=True,
+                 interneuron_phase="free", interneurons="learned"):
+        self.eta_forward = list(eta_forward)
+        self.eta_ip, self.eta_pi, self.eta_topdown = eta_ip, eta_pi, eta_topdown
+        self.learn_hidden, self.interneurons = learn_hidden, interneurons
+        self.interneuron_phase = interneuron_phase
+        self.pending = None
+        self._plain = None  # (net, W_IP, b_IP, W_PI) for a plain RateNetwork
+
+    # ------------------------------------------------------------------ the circuit seen
+    def setup(self, net, rng):
+        self.pending = None
+        if isinstance(net, mc.MicrocircuitNetwork):
+            self._plain = None
+            return
+        g = mc.Conductances()
+        W, b = self._plain_basal(net, g)
+        self._plain = (net, *mc.self_predicting_weights(W, b, net.B, g))
+
+    @staticmethod
+    def _plain_basal(net, g):
+        L = net.n_layers
+        return ([net.W[l] / g.basal_gain(l, L) for l in range(L)],
+                [net.b[l] / g.basal_gain(l, L) for l in range(L)])
+
+    def circuit(self, net):
+        """``(view, conductances, settle keyword arguments)`` of the circuit that ``net`` is."""
+        if isinstance(net, mc.MicrocircuitNetwork):
+            if self.interneurons == "ideal":
+                net.W_IP, net.b_IP, net.W_PI = mc.self_predicting_weights(net.W, net.b, net.B, net.g)
+            return net, net.g, dict(tol=net.tol, max_iter=net.max_iter, damping=net.damping)
+        if self._plain is None or self._plain[0] is not net:
+            self.setup(net, None)
+        g = mc.Conductances()
+        W, b = self._plain_basal(net, g)
+        if self.interneurons == "ideal":
+            self._plain = (net, *mc.self_predicting_weights(W, b, net.B, g))
+        _, W_IP, b_IP, W_PI = self._plain
+        return mc.CircuitView(W, b, net.B, W_IP, b_IP, W_PI, net.f, net.df), g, {}
+
+    def steady_states(self, net, x, y, objective, rng):
+        """The free and the nudged steady state for a batch, and the circuit."""
+        c, g, kw = self.circuit(net)
+        free = mc.settle(c, g, x, **kw)
+        u_out = free.u[-1]
+        target = u_out - objective.teaching_signal(u_out, y, rng)
+        nudged = mc.settle(c, g, x, target, start=free, **kw)
+        return c, g, free, nudged
+
+    # ------------------------------------------------------------------ the rate face
+    def update(self, net, x, y, objective, rng):
+        c, g, free, s = self.steady_states(net, x, y, objective, rng)
+        L = len(c.W)
+        eta = self.eta_forward or [1.0] * L
+        if len(eta) != L:
+            raise ValueError(f"rule.eta_forward: expected {L} entries (one per layer), got {len(eta)}")
+        ups = []
+        for l, (dW, db) in enumerate(forward_updates(c, g, s)):
+            k = eta[l] * (0.0 if (l < L - 1 and not self.learn_hidden) else 1.0)
+            if not isinstance(net, mc.MicrocircuitNetwork):
+                k *= g.basal_gain(l, L)  # changes of the plain network's W = c_k W^PP
+            ups.append((k * dW, k * db))
+        self.pending = (net, c, g, free if self.interneuron_phase == "free" else s, s)
+        return ups
+
+    def after_step(self, net, lr):
+        """Apply the interneuron (η_IP, η_PI) and top-down (η_TD) changes of the last update."""
+        if self.pending is None or self.pending[0] is not net:
+            return
+        _, c, g, s_inter, s = self.pending
+        self.pending = None
+        if self.interneurons == "learned" and (self.eta_ip > 0 or self.eta_pi > 0):
+            for l, (dIP, dbIP, dPI) in enumerate(interneuron_updates(c, g, s_inter)):
+                c.W_IP[l] += lr * self.eta_ip * dIP
+                c.b_IP[l] += lr * self.eta_ip * dbIP
+                c.W_PI[l] += lr * self.eta_pi * dPI
+        if self.eta_topdown > 0 and net.feedback == "learned":
+            for l, dB in enumerate(topdown_updates(c, s)):
+                net.B[l] += lr * self.eta_topdown * dB
+
+    def interneuron_step(self, net, x, lr):
+        """One step of interneuron plasticity alone, at the free steady state (no target); returns
+        that state (used by the ``self_predicting_state`` experiment)."""
+        c, g, kw = self.circuit(net)
+        s = mc.settle(c, g, x, **kw)
+        for l, (dIP, dbIP, dPI) in enumerate(interneuron_updates(c, g, s)):
+            c.W_IP[l] += lr * self.eta_ip * dIP
+            c.b_IP[l] += lr * self.eta_ip * dbIP
+            c.W_PI[l] += lr * self.eta_pi * dPI
+        return s
+
+
+__all__ = ["DendriticMicrocircuit", "forward_updates", "interneuron_updates", "topdown_updates"
+           ]
