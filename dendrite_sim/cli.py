@@ -182,13 +182,24 @@ def cmd_run(args) -> int:
 
     sc = load(args.scenario, overrides=args.set, seed=args.seed)
     out = _out_dir(args)
-    ctx = results.RunContext(out, sc.seed)
-    stale = out / "error.log"
-    if stale.exists():
-        stale.unlink()
-    results.write_status(out, "running", experiment=sc.resolved["scenario"]["experiment"])
-    results.write_config(out, sc.resolved)
-    results.write_provenance(out, sc.seed, sc.path)
+    try:
+        ctx = results.RunContext(out, sc.seed)
+        stale = out / "error.log"
+        if stale.exists():
+            stale.unlink()
+        results.write_status(out, "running", experiment=sc.resolved["scenario"]["experiment"])
+        results.write_config(out, sc.resolved)
+        results.write_provenance(out, sc.seed, sc.path)
+    except OSError as exc:
+        raise ScenarioError("--out", f"expected a directory I can write; {str(out)!r}: "
+                            f"{exc.strerror or exc}") from None
+
+    def record(state, reason=None):       # never let a full disk hide why the run stopped
+        try:
+            results.write_status(out, state, reason)
+        except OSError:
+            pass
+
     previous = None
     try:
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
@@ -201,26 +212,29 @@ def cmd_run(args) -> int:
                    "wall_time_s": round(time.perf_counter() - t0, 3), **metrics}
         results.write_metrics(out, metrics)
     except ScenarioError as exc:          # a user's value refused during the run, or divergence
-        results.write_status(out, "failed", exc.line().removeprefix("error: "))
+        record("failed", exc.line().removeprefix("error: "))
         raise
     except (KeyboardInterrupt, _Terminated) as exc:
         why = "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else "terminated (SIGTERM)"
-        results.write_status(out, "interrupted", why)
+        record("interrupted", why)
         print(f"error: interrupted: {why}; partial outputs are kept in {out}/ (status.json)", file=sys.stderr)
         return 130 if isinstance(exc, KeyboardInterrupt) else 143
     except Exception as exc:  # a bug or a numerical failure: keep what was written, say where
         import traceback
 
-        atomic.write_text(out / "error.log", traceback.format_exc())
+        try:
+            atomic.write_text(out / "error.log", traceback.format_exc())
+        except OSError:
+            pass
         reason = _printable(f"{type(exc).__name__}: {exc}", 500)
-        results.write_status(out, "failed", reason)
+        record("failed", reason)
         print(f"error: run: {reason} (traceback in {out / 'error.log'}; "
               "config.toml and provenance.json are kept)", file=sys.stderr)
         return 1
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-    results.write_status(out, "completed")
+    record("completed")
     print(f"wrote {out}/ (metrics.json, timings.json, config.toml, provenance.json, status.json"
           + "".join(f", {f}" for f in ctx.figures) + ")")
     return 0

@@ -271,7 +271,7 @@ def run_cases(cases, limit=LIMIT_S, warm=True) -> dict:
     """Run every case; returns counts and examples of each kind of failure."""
     w = Worker()
     stats = {"n": len(cases), "exit_0": 0, "exit_2": 0, "tracebacks": [], "hangs": [], "other_exit": [],
-             "multi_line": [], "internal": [], "families": {}, "max_s": 0.0}
+             "multi_line": [], "internal": [], "families": {}, "max_s": 0.0, "accepted": []}
     try:
         if warm:                           # first checks import and compile: not timed
             for path in SCENARIOS:
@@ -292,6 +292,7 @@ def run_cases(cases, limit=LIMIT_S, warm=True) -> dict:
                 stats["tracebacks"].append({**case, "tb": (res["escaped"] or err)[-1500:]})
             elif res["rc"] == 0:
                 stats["exit_0"] += 1
+                stats["accepted"].append(case | {"argv": argv})
             elif res["rc"] == 2:
                 stats["exit_2"] += 1
                 if res.get("lines") != 1 or not err.startswith("error: "):
@@ -312,6 +313,88 @@ def summary(stats) -> str:
             f"{len(stats['multi_line'])} not one line; slowest {stats['max_s']:.2f} s")
 
 
+# ----------------------------------------------------------------------------- run a sample
+SMALL_RBV = ["diagnostics.seeds=1", "diagnostics.draws=5", "diagnostics.n_batches=4", "diagnostics.widths=[5]",
+             "training.steps=10", "training.checkpoints=2", "diagnostics.pool_size=16"]
+#: per shipped scenario: --set overrides that make a run short (applied last, so they win)
+SHORTEN = {
+    "rule_bias_variance": SMALL_RBV,
+    "xor": ["training.epochs=2"], "digits_bp": ["training.epochs=1"], "digits_fa": ["training.epochs=1"],
+    "teacher_student_fa": ["training.epochs=1"], "gratings_reward": ["training.epochs=1"],
+    "microcircuit_digits": ["training.epochs=1"],
+    "microcircuit_self_predicting": ["training.steps=20", "training.record_every=10"],
+    "pyr_stp_4000": ['simulation.duration="10 ms"'],
+    "burst_multiplexing": ['network.duration="1 s"'],
+    "urbanczik_senn_fig1": ["protocol.repetitions=3", "protocol.seeds=1", "analysis.final_repetitions=1"],
+}
+
+
+def _strict_json(path: Path):
+    def refuse(name):
+        raise ValueError(f"{name} in {path.name}")
+
+    return json.loads(path.read_text(encoding="utf-8"), parse_constant=refuse)
+
+
+def run_sample(stats, folder: Path, n: int = 60, limit: float = 180.0) -> dict:
+    """Run up to ``n`` accepted cases (shortened by :data:`SHORTEN`) through ``run``; count exit
+    codes other than 0/2, tracebacks, hangs, NaN or invalid JSON, partial files."""
+    w = Worker()
+    out = {"n": 0, "exit_0": 0, "exit_2": 0, "tracebacks": [], "hangs": [], "other_exit": [], "bad_json": [],
+           "partial": [], "status": []}
+    try:
+        picked = [c for c in stats["accepted"] if c["scenario"] in SHORTEN][:n]
+        for i, case in enumerate(picked):
+            run_dir = folder / f"run{i:03d}"
+            argv = ["run", case["argv"][1], "--out", str(run_dir), *case["argv"][2:]]
+            for kv in SHORTEN[case["scenario"]]:
+                argv += ["--set", kv]
+            out["n"] += 1
+            out.setdefault("by_scenario", {})
+            out["by_scenario"][case["scenario"]] = out["by_scenario"].get(case["scenario"], 0) + 1
+            out.setdefault("by_family", {})
+            out["by_family"][case["family"]] = out["by_family"].get(case["family"], 0) + 1
+            res = w.run(argv, limit)
+            rec = {**case, "argv": [a[:200] for a in argv]}
+            if res is None:
+                w.start()
+                out["hangs"].append(rec)
+                continue
+            if res["escaped"] or "Traceback (most recent call last)" in res["err"]:
+                out["tracebacks"].append({**rec, "tb": (res["escaped"] or res["err"])[-1500:]})
+                continue
+            if res["rc"] not in (0, 2):
+                out["other_exit"].append({**rec, "rc": res["rc"], "err": res["err"][:500]})
+                continue
+            out[f"exit_{res['rc']}"] += 1
+            if not run_dir.is_dir():
+                continue
+            for f in run_dir.rglob("*"):
+                if f.name.endswith(".tmp"):
+                    out["partial"].append({**rec, "file": str(f)})
+                if f.suffix == ".json":
+                    try:
+                        _strict_json(f)
+                    except ValueError as exc:
+                        out["bad_json"].append({**rec, "file": f.name, "why": str(exc)[:200]})
+            status = (run_dir / "status.json")
+            want = "completed" if res["rc"] == 0 else "failed"
+            if status.is_file() and _strict_json(status).get("state") != want:
+                out["status"].append({**rec, "status": _strict_json(status)})
+            if res["rc"] == 0 and not (run_dir / "metrics.json").is_file():
+                out["partial"].append({**rec, "file": "metrics.json missing"})
+    finally:
+        w.kill()
+    return out
+
+
+def run_summary(r) -> str:
+    return (f"{r['n']} accepted scenarios run shortened: {r['exit_0']} exit 0, {r['exit_2']} exit 2, "
+            f"{len(r['other_exit'])} other exit codes, {len(r['tracebacks'])} tracebacks, {len(r['hangs'])} hangs, "
+            f"{len(r['bad_json'])} non-strict or invalid JSON files, {len(r['partial'])} partial files, "
+            f"{len(r['status'])} wrong status.json")
+
+
 @pytest.mark.slow
 def test_1000_mutated_scenarios_never_traceback_or_hang(tmp_path):
     cases = build_cases(1200, seed=14, folder=tmp_path)
@@ -325,14 +408,33 @@ def test_1000_mutated_scenarios_never_traceback_or_hang(tmp_path):
     assert stats["exit_0"] + stats["exit_2"] == stats["n"]
 
 
+@pytest.mark.slow
+def test_a_sample_of_accepted_mutations_runs_cleanly(tmp_path):
+    stats = run_cases(build_cases(1200, seed=14, folder=tmp_path))
+    r = run_sample(stats, tmp_path, n=60)
+    print(run_summary(r))
+    assert r["n"] >= 60
+    for kind in ("tracebacks", "hangs", "other_exit", "bad_json", "partial", "status"):
+        assert not r[kind], (kind, r[kind][:3])
+
+
 if __name__ == "__main__":
     import tempfile
 
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1200
     seed = int(sys.argv[2]) if len(sys.argv) > 2 else 14
+    n_run = int(sys.argv[3]) if len(sys.argv) > 3 else 0
     with tempfile.TemporaryDirectory() as tmp:
         stats = run_cases(build_cases(n, seed, Path(tmp)))
-    print(summary(stats))
+        print(summary(stats))
+        if n_run:
+            r = run_sample(stats, Path(tmp), n=n_run)
+            print(run_summary(r))
+            print("run sample by scenario:", json.dumps(r.get("by_scenario", {}), sort_keys=True))
+            print("run sample by family:", json.dumps(r.get("by_family", {}), sort_keys=True))
+            for kind in ("tracebacks", "hangs", "other_exit", "bad_json", "partial", "status"):
+                for case in r[kind][:6]:
+                    print("run", kind, json.dumps(case)[:1500])
     print("families:", json.dumps(stats["families"], sort_keys=True))
     for kind in ("tracebacks", "hangs", "other_exit", "multi_line", "internal"):
         for case in stats[kind][:6]:

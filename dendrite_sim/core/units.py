@@ -113,6 +113,12 @@ def split_quantity(text: str):
         raise _QuantityError(f"{number!r} is not a number") from None
     if not unit_text:
         return value, None
+    return value, _unit_expression(unit_text.strip())
+
+
+@functools.lru_cache(maxsize=512)
+def _unit_expression(unit_text: str):
+    """``"mV/ms"`` → the pint unit, built name by name (cached: scenarios repeat their units)."""
     unit, op = None, "*"
     for tok in _TOKEN.finditer(unit_text):
         sym, name, power, one = tok.groups()
@@ -130,7 +136,7 @@ def split_quantity(text: str):
         else:
             unit = unit * term if op == "*" else unit / term
         op = "*"
-    return value, unit
+    return unit
 
 
 def parse_quantity(value, dimension: str, key: str) -> float:
