@@ -25,7 +25,7 @@ our rule clips each step's increment, w ← clip(w + η dt Δ), so a weight at 0
 first positive Δ. The variant (a diagnosis, defined here) keeps the unclipped sum as a synapse
 variable.
 
-    python scripts/bench_urbanczik_vs_nest.py [--seeds 3] [--repetitions 100] [--nest-clipping]
+    python scripts/bench_urbanczik_vs_nest.py [--seeds 3] [--repetitions 100] [--nest-clipping] [--out PNG]
 """
 
 from __future__ import annotations
@@ -199,7 +199,7 @@ def main(argv=None) -> int:
     ap.add_argument("--repetitions", type=int, default=None, help="teacher repetitions (default: the scenario's)")
     ap.add_argument("--root-seed", type=int, default=1)
     ap.add_argument("--nest-clipping", action="store_true", help="also run our rule with NEST's clipping")
-    ap.add_argument("--out", default="bench_urbanczik_vs_nest.png")
+    ap.add_argument("--out", default="runs/bench_urbanczik_vs_nest.png", help="figure of both curves")
     args = ap.parse_args(argv)
     os.environ.setdefault("PYNEST_QUIET", "1")
     import nest
@@ -223,6 +223,7 @@ def main(argv=None) -> int:
             clipped.append(run_ours(cfg, seed, rule=variant))
         print(f"seed {seed}: ours {ours[-1]['wall_s']:.2f} s, NEST {theirs[-1]['wall_s']:.2f} s", flush=True)
     report(cfg, seeds, ours, theirs, clipped, warmup, n_final, nest.__version__)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     curves_figure(np.array([r["error_mV"] for r in ours]), np.array([r["error_mV"] for r in theirs]),
                   Path(args.out))
     print(f"figure: {args.out}")
