@@ -219,6 +219,12 @@ def cmd_run(args) -> int:
         record("interrupted", why)
         print(f"error: interrupted: {why}; partial outputs are kept in {out}/ (status.json)", file=sys.stderr)
         return 130 if isinstance(exc, KeyboardInterrupt) else 143
+    except MemoryError as exc:           # a size `check` could not foresee: the user's to change
+        reason = _printable(f"needs more memory than this machine has (MemoryError: {exc}); "
+                            "expected smaller sizes", 500)
+        record("failed", f"run: {reason}")
+        print(f"error: run: {reason}", file=sys.stderr)
+        return 2
     except Exception as exc:  # a bug or a numerical failure: keep what was written, say where
         import traceback
 

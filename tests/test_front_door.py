@@ -119,9 +119,11 @@ def test_huge_integers_and_numbers(tmp_path, capsys):
     one_line(capsys, 2, ["check", XOR, "--set", "training.epochs=" + "1" + "0" * 400], "training.epochs",
              "64 bits")
     one_line(capsys, 2, ["check", XOR, "--set", "training.learning_rate=" + "1" + "0" * 400],
-             "training.learning_rate", "finite")
+             "training.learning_rate", "64 bits")        # TOML integers are 64-bit, wherever they stand
+    path = write(tmp_path, {**echo(), "cell": {"weights": ["1 nS"], "extra": {"deep": [1, 10**30]}}})
+    one_line(capsys, 2, ["check", path], "cell.extra.deep[1]", "64 bits")
     one_line(capsys, 2, ["check", XOR, "--set", "training.learning_rate=1e400"], "training.learning_rate", "finite")
-    one_line(capsys, 2, ["check", XOR, "--set", "scenario.seed=" + "9" * 500], "scenario.seed", "<=")
+    one_line(capsys, 2, ["check", XOR, "--set", "scenario.seed=" + "9" * 500], "scenario.seed", "64 bits")
     one_line(capsys, 2, ["check", write(tmp_path, "[scenario]\nseed = " + "9" * 5000 + "\n")], "", "valid TOML")
     for seed in ("1e400", "9" * 30, "9" * 5000, "-1", "0x10", ""):
         one_line(capsys, 2, ["check", XOR, "--seed", seed], "arguments", "--seed")

@@ -26,7 +26,7 @@ import tomllib
 
 from dendrite_sim.core import registry
 from dendrite_sim.core.errors import ScenarioError
-from dendrite_sim.core.schema import REQUIRED, Field, _suggest, validate_section
+from dendrite_sim.core.schema import INT_MAX, INT_MIN, REQUIRED, Field, _fmt, _suggest, validate_section
 from dendrite_sim.core.units import _short
 
 SCENARIO_SCHEMA = {
@@ -84,19 +84,25 @@ def parse_toml(text: str, key: str) -> dict:
 
 
 def check_depth(data, key: str = "", limit: int = MAX_DEPTH) -> None:
-    """Raise :class:`ScenarioError` where ``data`` nests deeper than ``limit``, naming the key
-    path down to the second level (``scenario.x``) and the depth; iterative: safe on any depth."""
-    stack = [(data, key, 0)]
+    """Raise :class:`ScenarioError` where ``data`` nests deeper than ``limit`` (naming the key
+    path down to the second level, ``scenario.x``), or holds an integer outside 64 bits (TOML
+    integers are 64-bit; Python's reader accepts more, which no consumer can hold; named by its
+    full key path). Iterative: safe on any depth."""
+    stack = [(data, key, key, 0)]
     while stack:
-        node, path, depth = stack.pop()
+        node, path, root, depth = stack.pop()
         if depth > limit:
-            raise ScenarioError(path or "scenario", f"expected tables and arrays nested at most {limit} deep")
-        short = depth >= 2
+            raise ScenarioError(root or "scenario", f"expected tables and arrays nested at most {limit} deep")
+        if isinstance(node, int) and not isinstance(node, bool) and not INT_MIN <= node <= INT_MAX:
+            raise ScenarioError(path or "scenario", f"expected an integer that fits in 64 bits, got {_fmt(node)}")
         if isinstance(node, dict):
-            stack.extend((v, path if short and path else (f"{path}.{k}" if path else str(k)), depth + 1)
-                         for k, v in node.items())
+            items = [(f"{path}.{k}" if path else str(k), v) for k, v in node.items()]
         elif isinstance(node, list):
-            stack.extend((v, path if short and path else f"{path}[{i}]", depth + 1) for i, v in enumerate(node))
+            items = [(f"{path}[{i}]", v) for i, v in enumerate(node)]
+        else:
+            continue
+        for sub, v in items:
+            stack.append((v, sub if depth < 8 else path, sub if depth < 2 else root, depth + 1))
 
 
 def _os_reason(exc: BaseException) -> str:
@@ -118,9 +124,10 @@ def apply_override(data: dict, assignment: str) -> None:
     try:
         value = parse_toml(f"v = {text}", "--set")["v"]
     except ScenarioError as exc:
-        if "nested" in exc.expected:
-            raise ScenarioError(key, exc.expected) from None
-        value = text
+        if not exc.expected.startswith("expected valid TOML"):     # too deep, too large an integer
+            where = key + exc.key[1:] if exc.key.startswith("v") else key
+            raise ScenarioError(where, exc.expected) from None
+        value = text                                              # not TOML: the text itself
     if isinstance(value, str) and len(value) > 100_000:
         raise ScenarioError(key, "expected a value under 100000 characters")
     node = data
