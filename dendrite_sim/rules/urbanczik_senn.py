@@ -21,8 +21,8 @@ s = 1 if the neuron spiked in this step, else 0; traces before this step's presy
     w ← clip(w + η · dt · Δ,  w_min, w_max)
 
 so that the spike term integrates δ(t − t_i) exactly and the rate term as φ dt. Weights are the
-dendritic currents of the ``dend_exc`` / ``dend_inh`` channels (pA); η is in pA · mV per unit
-of Δ (1/(mV·ms)) and ms.
+dendritic currents of the ``dend_exc`` / ``dend_inh`` channels (pA); Δ is in 1/(mV·ms²) (h in
+1/mV, PSP in 1/ms, divided by τ_Δ), so η is in pA·mV·ms.
 
 Rate face (:meth:`UrbanczikSennRule.update`): the rate limit ΔW = ⟨[φ(U*) − φ(V*)] h(V*) r_preᵀ⟩ on
 the output layer of a rate network (V* = a_L, U* = the teacher), with its own dimensionless φ.
@@ -41,7 +41,7 @@ from dendrite_sim.synapses.plasticity import SynapseRule
 
 
 class UrbanczikSennRuleParams(NamedTuple):
-    eta: float = 5e-3           # pA·mV: dw/dt = η Δ
+    eta: float = 5e-3           # pA·mV·ms: dw/dt = η Δ
     tau_delta: float = 100.0    # ms   low-pass filter of the plasticity induction PI
     tau_L: float = 10.0         # ms   PSP decay (membrane, C/g_L)
     tau_s: float = 3.0          # ms   PSP rise (synaptic, τ_syn)
@@ -54,7 +54,7 @@ class UrbanczikSennRule(SynapseRule):
     """Urbanczik & Senn 2014: dendritic synapses learn to predict the soma's spiking (in the loop)."""
 
     Params = UrbanczikSennRuleParams
-    units = {"eta": "pA*mV", "tau_delta": "ms", "tau_L": "ms", "tau_s": "ms", "w_min": "pA", "w_max": "pA"}
+    units = {"eta": "pA*mV*ms", "tau_delta": "ms", "tau_L": "ms", "tau_s": "ms", "w_min": "pA", "w_max": "pA"}
     bounds = {"eta": ">= 0", "tau_delta": "> 0", "tau_L": "> 0", "tau_s": "> 0"}
     pre_traces = {"psp_L": "tau_L", "psp_s": "tau_s"}
     synapse_vars = {"delta": 0.0}
