@@ -63,8 +63,13 @@ Internally every quantity is a float in the fixed unit of its dimension:
 
 
 def default_path() -> Path:
-    """``docs/scenarios.md`` of the source tree this package was imported from."""
-    return Path(__file__).resolve().parents[2] / "docs" / "scenarios.md"
+    """``docs/scenarios.md`` of the source tree this package was imported from (a checkout:
+    ``setup.cfg`` next to the package); for an installed package, ``docs/scenarios.md`` under
+    the current folder."""
+    root = Path(__file__).resolve().parents[2]
+    if (root / "setup.cfg").is_file() and (root / "dendrite_sim").is_dir():
+        return root / "docs" / "scenarios.md"
+    return Path("docs") / "scenarios.md"
 
 
 # --------------------------------------------------------------------------- formatting
