@@ -9,6 +9,7 @@ import tomllib
 from dendrite_sim.cli import main
 from dendrite_sim.core import registry
 from dendrite_sim.io import atomic
+from dendrite_sim.io.reference import summary
 from dendrite_sim.io.scenario import load
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,7 +46,7 @@ def test_list_shows_each_rules_substrates_in_order(capsys):
         subs = tuple(cls.substrates)
         assert subs and set(subs) <= {"rate", "spiking"}, (name, subs)
         assert f" [{', '.join(subs)}] " in line, line
-        assert line.rstrip().endswith(registry.describe(cls))
+        assert line.rstrip().endswith(summary(cls))      # the docstring's first paragraph, whole
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     heads = [line[:-1] for line in out.splitlines() if not line.startswith(" ")]
