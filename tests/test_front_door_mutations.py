@@ -329,6 +329,22 @@ SHORTEN = {
 }
 
 
+#: run failures already known and reported to the owner of the code (the regex matches the
+#: one-line error); a new kind of failure still fails the test
+KNOWN_RUN_FAILURES = (
+    # microcircuit_digits with architecture.hidden = []: check accepts it, the rule's per-layer
+    # eta_forward is refused only in run (rules/sacramento.py + architectures/microcircuit.py:
+    # a cross-field check for Experiment.validate / check)
+    r"rule\.eta_forward: expected \d+ entries \(one per layer\)",
+)
+
+
+def _known(err: str) -> bool:
+    import re
+
+    return any(re.search(p, err) for p in KNOWN_RUN_FAILURES)
+
+
 def _strict_json(path: Path):
     def refuse(name):
         raise ValueError(f"{name} in {path.name}")
@@ -341,7 +357,7 @@ def run_sample(stats, folder: Path, n: int = 60, limit: float = 180.0) -> dict:
     codes other than 0/2, tracebacks, hangs, NaN or invalid JSON, partial files."""
     w = Worker()
     out = {"n": 0, "exit_0": 0, "exit_2": 0, "tracebacks": [], "hangs": [], "other_exit": [], "bad_json": [],
-           "partial": [], "status": []}
+           "partial": [], "status": [], "known": []}
     try:
         picked = [c for c in stats["accepted"] if c["scenario"] in SHORTEN][:n]
         for i, case in enumerate(picked):
@@ -364,7 +380,8 @@ def run_sample(stats, folder: Path, n: int = 60, limit: float = 180.0) -> dict:
                 out["tracebacks"].append({**rec, "tb": (res["escaped"] or res["err"])[-1500:]})
                 continue
             if res["rc"] not in (0, 2):
-                out["other_exit"].append({**rec, "rc": res["rc"], "err": res["err"][:500]})
+                kind = "known" if _known(res["err"]) else "other_exit"
+                out[kind].append({**rec, "rc": res["rc"], "err": res["err"][:500]})
                 continue
             out[f"exit_{res['rc']}"] += 1
             if not run_dir.is_dir():
@@ -390,7 +407,8 @@ def run_sample(stats, folder: Path, n: int = 60, limit: float = 180.0) -> dict:
 
 def run_summary(r) -> str:
     return (f"{r['n']} accepted scenarios run shortened: {r['exit_0']} exit 0, {r['exit_2']} exit 2, "
-            f"{len(r['other_exit'])} other exit codes, {len(r['tracebacks'])} tracebacks, {len(r['hangs'])} hangs, "
+            f"{len(r['other_exit'])} other exit codes (+ {len(r['known'])} known, reported), "
+            f"{len(r['tracebacks'])} tracebacks, {len(r['hangs'])} hangs, "
             f"{len(r['bad_json'])} non-strict or invalid JSON files, {len(r['partial'])} partial files, "
             f"{len(r['status'])} wrong status.json")
 
@@ -432,7 +450,7 @@ if __name__ == "__main__":
             print(run_summary(r))
             print("run sample by scenario:", json.dumps(r.get("by_scenario", {}), sort_keys=True))
             print("run sample by family:", json.dumps(r.get("by_family", {}), sort_keys=True))
-            for kind in ("tracebacks", "hangs", "other_exit", "bad_json", "partial", "status"):
+            for kind in ("tracebacks", "hangs", "other_exit", "bad_json", "partial", "status", "known"):
                 for case in r[kind][:6]:
                     print("run", kind, json.dumps(case)[:1500])
     print("families:", json.dumps(stats["families"], sort_keys=True))
