@@ -364,3 +364,37 @@ def test_network_from_the_package_face_takes_quantity_strings():
         a.projection("pyr", "pyr", "exc", weight="5 mV", name="bad")
     with pytest.raises(ValueError, match="dt"):
         Network(dt="5 Ms")
+
+
+def test_a_directory_with_a_live_run_is_not_reused(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "busy"
+    out.mkdir()
+    (out / "config.toml").write_text("")
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        (out / "status.json").write_text(json.dumps({"state": "running", "pid": proc.pid}))
+        assert not results.reusable(out)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert results.reusable(out)                     # its writer is gone: an interrupted run
+
+
+def test_the_installed_command_prints_no_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "deep.toml").write_text('[scenario]\nexperiment = "train"\nx = ' + "[" * 5000 + "]" * 5000 + "\n")
+    cases = [["check", XOR, "--set", 'training.learning_rate="10**10**10 ms"'],
+             ["check", str(tmp_path / "deep.toml")],
+             ["check", os.fsdecode(bytes(tmp_path) + b"/\xff.toml")],
+             ["run", XOR, "--seed", "1e400"]]
+    for argv in cases:
+        proc = subprocess.run([sys.executable, "-m", "dendrite_sim.cli", *argv], capture_output=True, timeout=60,
+                              cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        err = proc.stderr.decode("utf-8", "replace")
+        assert proc.returncode == 2, (argv, err)
+        assert err.count("\n") == 1 and err.startswith("error: ") and "Traceback" not in err, err

@@ -27,7 +27,8 @@ first such key path (``curves.backprop.train_loss[1]``) and writes nothing.
 ``status.json`` records where the run stands (:func:`write_status`): ``state`` (``running``,
 ``completed``, ``failed``, ``interrupted``), ``reason`` (one line, for the last two),
 ``started_utc``, ``updated_utc``, ``pid``. A directory whose run failed or was interrupted
-(:func:`reusable`) can take a new run without ``--overwrite``.
+(:func:`reusable`) can take a new run without ``--overwrite``; one whose ``status.json`` says
+``running`` with a live ``pid`` cannot.
 """
 
 from __future__ import annotations
@@ -254,9 +255,24 @@ def reusable(out: str | Path) -> bool:
     if METRICS_FILE in names:
         return False
     status = read_status(out)
+    if status is not None and status.get("state") == "running" and _alive(status.get("pid")):
+        return False                       # a run is writing there now
     if status is not None and status.get("state") in ("failed", "interrupted"):
         return True
     return names <= set(RECORD_FILES)
+
+
+def _alive(pid) -> bool:
+    """Whether process ``pid`` exists on this machine (a run directory's writer)."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0 or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
 
 
 def write_metrics(out: Path, metrics: dict, ctx: RunContext | None = None) -> None:
