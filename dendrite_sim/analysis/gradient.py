@@ -14,7 +14,8 @@ variable: over the mini-batch it sees and over its own noise (perturbations, sam
   **bias_raw** = ‖m − g‖² / ‖g‖² is the unscaled version (meaningful for rules that estimate the
   gradient at its own scale: backprop, node and weight perturbation).
 * **variance** = tr Cov[Δ_b] / ‖m‖² for updates Δ_b on mini-batches of size ``batch_size``: the
-  inverse signal-to-noise ratio of one update, again scale-free.
+  inverse signal-to-noise ratio of one update, again scale-free; undefined (``None``) for a part
+  the rule never changes (m = 0, e.g. the hidden layers under a single-layer rule).
 * **Fig 3 decomposition** of the mean update into the part along ĝ = g/‖g‖, Δ∥ = ⟨m, ĝ⟩ĝ, and the
   orthogonal rest Δ⊥: the fraction of ‖m‖² along the gradient and the loss change per unit step
   along each part (only Δ∥ changes the loss to first order).
@@ -54,11 +55,11 @@ class EstimatorStats:
     angle_deg: float
     bias: float
     bias_raw: float
-    variance: float
+    variance: float | None
     parallel_fraction: float
 
     def as_dict(self):
-        return {k: float(v) for k, v in self.__dict__.items()}
+        return {k: None if v is None else float(v) for k, v in self.__dict__.items()}
 
 
 def _stats(m: np.ndarray, g: np.ndarray, tr_cov: float) -> EstimatorStats:
@@ -70,7 +71,7 @@ def _stats(m: np.ndarray, g: np.ndarray, tr_cov: float) -> EstimatorStats:
         angle_deg=float(np.degrees(np.arccos(np.clip(c, -1.0, 1.0)))),
         bias=max(0.0, 1.0 - max(c, 0.0) ** 2),
         bias_raw=float((m - g) @ (m - g) / gg) if gg > 0 else float("nan"),
-        variance=tr_cov / mm if mm > 0 else float("inf"),
+        variance=tr_cov / mm if mm > 0 else None,
         parallel_fraction=c * c,
     )
 

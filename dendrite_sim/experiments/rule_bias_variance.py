@@ -28,6 +28,12 @@ from dendrite_sim.core.interfaces import Experiment, require_substrate
 from dendrite_sim.core.registry import register
 from dendrite_sim.core.schema import Field
 
+
+def _mean(values):
+    """Mean over seeds; ``None`` where a statistic is undefined (a layer the rule never changes)."""
+    return None if any(v is None for v in values) else float(np.mean(values))
+
+
 _STAT_KEYS = ("bias", "bias_raw", "variance", "cosine", "angle_deg", "parallel_fraction")
 
 
@@ -95,7 +101,7 @@ class RuleBiasVariance(Experiment):
             r = {k: float(np.mean([rep[k] for rep in reps])) for k in _STAT_KEYS}
             r["bias_sd"] = float(np.std([rep["bias"] for rep in reps]))
             r["variance_sd"] = float(np.std([rep["variance"] for rep in reps]))
-            r["layers"] = [{k: float(np.mean([rep["layers"][l][k] for rep in reps])) for k in _STAT_KEYS}
+            r["layers"] = [{k: _mean([rep["layers"][l][k] for rep in reps]) for k in _STAT_KEYS}
                            for l in range(len(reps[0]["layers"]))]
             r["decomposition"] = {k: float(np.mean([rep["decomposition"][k] for rep in reps]))
                                   for k in reps[0]["decomposition"]}

@@ -334,6 +334,9 @@ def compartment_traces_figure(traces: dict, circuit, title: str, n_neurons: int 
                 ax.set_title(f"{key} training example", fontsize=9)
             if i == len(rows) - 1:
                 ax.set_xlabel("time in example (ms)")
-        axes[0][j].legend(frameon=False, fontsize=6, loc="upper left")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    seen = dict(zip(labels, handles))
+    fig.legend(list(seen.values()), list(seen), loc="lower center", ncol=len(seen), frameon=False, fontsize=7)
     fig.suptitle(title + " (potentials in the model's units)", fontsize=9)
+    fig.subplots_adjust(bottom=0.12 if len(rows) < 4 else 0.08)
     return fig
