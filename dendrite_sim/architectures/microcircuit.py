@@ -31,6 +31,9 @@ class Microcircuit(Architecture):
         "nonlinearity": Field("str", "soft_relu", "rate function φ of pyramids and interneurons; "
                               "'soft_relu' is γ log(1 + exp(β(u − θ))) with phi_gamma, phi_beta, "
                               "phi_theta", choices=tuple(NONLINEARITIES)),
+        "output_nonlinearity": Field("str", "same", "rate function of the output pyramids (and of "
+                                     "the interneurons that mimic them): 'same' as the hidden layers, "
+                                     "or a named one", choices=("same", *NONLINEARITIES)),
         "phi_gamma": Field("float", 1.0, "soft-ReLU γ (scale)", lo=0, lo_open=True),
         "phi_beta": Field("float", 1.0, "soft-ReLU β (steepness)", lo=0, lo_open=True),
         "phi_theta": Field("float", 0.0, "soft-ReLU θ (threshold)"),
@@ -54,11 +57,12 @@ class Microcircuit(Architecture):
                          lo=0, hi=1, lo_open=True),
     }
 
-    def __init__(self, hidden=(50,), nonlinearity="soft_relu", phi_gamma=1.0, phi_beta=1.0,
+    def __init__(self, hidden=(50,), nonlinearity="soft_relu", output_nonlinearity="same", phi_gamma=1.0, phi_beta=1.0,
                  phi_theta=0.0, feedback="random", init_state="random", init_scale=1.0, bias=True,
                  g_lk=0.1, g_B=1.0, g_A=0.8, g_D=1.0, g_som=0.8, tol=1e-6, max_iter=200, damping=1.0):
         self.hidden = list(hidden)
         self.nonlinearity, self.feedback, self.init_state = nonlinearity, feedback, init_state
+        self.output_nonlinearity = output_nonlinearity
         self.phi_gamma, self.phi_beta, self.phi_theta = phi_gamma, phi_beta, phi_theta
         self.init_scale, self.bias = init_scale, bias
         self.conductances = Conductances(g_lk=g_lk, g_B=g_B, g_A=g_A, g_D=g_D, g_som=g_som)
@@ -70,9 +74,17 @@ class Microcircuit(Architecture):
             return soft_relu(self.phi_gamma, self.phi_beta, self.phi_theta)
         return NONLINEARITIES[self.nonlinearity]
 
+    def phi_out(self):
+        """``(φ_out, φ_out′)`` of the output layer, or None when it is φ."""
+        if self.output_nonlinearity == "same":
+            return None
+        if self.output_nonlinearity == "soft_relu":
+            return soft_relu(self.phi_gamma, self.phi_beta, self.phi_theta)
+        return NONLINEARITIES[self.output_nonlinearity]
+
     def build(self, n_in, n_out, rng):
         return MicrocircuitNetwork([n_in, *self.hidden, n_out], self.nonlinearity, self.feedback, rng,
-                                   phi=self.phi(), conductances=self.conductances,
+                                   phi=self.phi(), phi_out=self.phi_out(), conductances=self.conductances,
                                    init_scale=self.init_scale, bias=self.bias,
                                    init_state=self.init_state, tol=self.tol,
                                    max_iter=self.max_iter, damping=self.damping)

@@ -112,21 +112,29 @@ class CircuitState:
                             target=self.target)
 
 
+def phi_of(c, l: int):
+    """Rate function of layer l (0-based index into W) and of the interneurons partnered with it:
+    ``c.f`` (φ), or ``c.f_out`` for the output layer when the circuit has one."""
+    f_out = getattr(c, "f_out", None)
+    return f_out if (f_out is not None and l == len(c.W) - 1) else c.f
+
+
 def _targets(c, g: Conductances, x, u, u_I, target, l):
     """Fixed-point value u* of layer l (0-based) given the current state (basal from layer l−1)."""
     N = len(c.W)
-    r_pre = x if l == 0 else c.f(u[l - 1])
+    r_pre = x if l == 0 else phi_of(c, l - 1)(u[l - 1])
     vB = r_pre @ c.W[l].T + c.b[l]
     if l == N - 1:
         if target is None:
             return g.g_B * vB / (g.g_lk + g.g_B)
         return (g.g_B * vB + g.g_som * target) / (g.g_lk + g.g_B + g.g_som)
-    vA = c.f(u[l + 1]) @ c.B[l].T + c.f(u_I[l]) @ c.W_PI[l].T
+    f_up = phi_of(c, l + 1)
+    vA = f_up(u[l + 1]) @ c.B[l].T + f_up(u_I[l]) @ c.W_PI[l].T
     return (g.g_B * vB + g.g_A * vA) / (g.g_lk + g.g_B + g.g_A)
 
 
 def _inter_targets(c, g: Conductances, u, u_I, l):
-    vI = c.f(u[l]) @ c.W_IP[l].T + c.b_IP[l]
+    vI = phi_of(c, l)(u[l]) @ c.W_IP[l].T + c.b_IP[l]
     return (g.g_D * vI + g.g_som * u[l + 1]) / (g.g_lk + g.g_D + g.g_som)
 
 
@@ -141,7 +149,7 @@ def feedforward_state(c, g: Conductances, x, target=None) -> CircuitState:
         if l == N - 1 and target is not None:
             ul = (g.g_B * vB + g.g_som * target) / (g.g_lk + g.g_B + g.g_som)
         u.append(ul)
-        r = c.f(ul)
+        r = phi_of(c, l)(ul)
     return CircuitState(u=u, u_I=[u[l + 1].copy() for l in range(N - 1)], target=target)
 
 
@@ -178,8 +186,8 @@ def settle(c, g: Conductances, x, target=None, *, tol: float = 1e-6, max_iter: i
 def fill(c, x, s: CircuitState) -> CircuitState:
     """Compute the compartment potentials and rates implied by the somatic state ``s``."""
     N = len(c.W)
-    s.r = [x] + [c.f(ul) for ul in s.u]
-    s.r_I = [c.f(a) for a in s.u_I]
+    s.r = [x] + [phi_of(c, l)(ul) for l, ul in enumerate(s.u)]
+    s.r_I = [phi_of(c, l + 1)(a) for l, a in enumerate(s.u_I)]
     s.v_B = [s.r[l] @ c.W[l].T + c.b[l] for l in range(N)]
     s.v_A = [s.r[l + 2] @ c.B[l].T + s.r_I[l] @ c.W_PI[l].T for l in range(N - 1)]
     s.v_I = [s.r[l + 1] @ c.W_IP[l].T + c.b_IP[l] for l in range(N - 1)]
@@ -272,12 +280,13 @@ class MicrocircuitNetwork(RateNetwork):
     """
 
     def __init__(self, sizes, nonlinearity: str, feedback: str, rng: np.random.Generator, *,
-                 phi=None, conductances: Conductances = Conductances(), init_scale: float = 1.0,
+                 phi=None, phi_out=None, conductances: Conductances = Conductances(), init_scale: float = 1.0,
                  bias: bool = True, init_state: str = "random", tol: float = 1e-6,
                  max_iter: int = 200, damping: float = 1.0):
         super().__init__(sizes, nonlinearity, feedback, rng, init_scale=init_scale, bias=bias)
         if phi is not None:
             self.f, self.df = phi
+        self.f_out, self.df_out = phi_out if phi_out is not None else (None, None)
         self.g = conductances
         self.tol, self.max_iter, self.damping = tol, max_iter, damping
         L = self.n_layers
@@ -308,7 +317,7 @@ class MicrocircuitNetwork(RateNetwork):
         """Free steady-state output with the given forward weights (2-D weights only)."""
         if any(np.ndim(w) == 3 for w in W):
             raise NotImplementedError("per-sample weights are not defined on the microcircuit")
-        view = CircuitView(W, b, self.B, self.W_IP, self.b_IP, self.W_PI, self.f, self.df)
+        view = CircuitView(W, b, self.B, self.W_IP, self.b_IP, self.W_PI, self.f, self.df, self.f_out)
         return settle(view, self.g, x, tol=self.tol, max_iter=self.max_iter,
                       damping=self.damping).u[-1]
 
@@ -326,3 +335,4 @@ class CircuitView:
     W_PI: list
     f: object
     df: object
+    f_out: object = None

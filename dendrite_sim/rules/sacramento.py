@@ -38,9 +38,9 @@ paper's conductances whose free steady state is that network's forward pass: W^P
 W_k / c_k, b^PP_k = b_k / c_k with c_k the basal gain g_B/(g_lk+g_B+g_A) (output g_B/(g_lk+g_B)), so
 u_k = a_k; the forward updates are returned as c_k ΔW^PP (changes of the network's W). :meth:`setup`
 creates the rule's own interneuron weights in the self-predicting state, so the map measures the
-rule at its working point. The hidden error then is a top-down (B) feedback-alignment-like error
-carried by the output rates φ(u_N); for a non-linear φ it includes φ′(u_N), which the layered
-network's linear output does not have.
+rule at its working point. The output pyramids' rates are then linear, r_N = u_N, like the plain
+network's output a_L (so do the interneurons that mimic them); the hidden error is a top-down
+(B) feedback-alignment-like error.
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ def forward_updates(c, g: mc.Conductances, s: mc.CircuitState):
     out = []
     for l in range(N):
         vhat = g.basal_gain(l, N) * s.v_B[l]
-        err = c.f(s.u[l]) - c.f(vhat)
+        f = mc.phi_of(c, l)
+        err = f(s.u[l]) - f(vhat)
         out.append((err.T @ s.r[l] / n, err.mean(axis=0)))
     return out
 
@@ -68,7 +69,8 @@ def interneuron_updates(c, g: mc.Conductances, s: mc.CircuitState):
     n = len(s.r[0])
     out = []
     for l in range(len(s.u_I)):
-        err = c.f(s.u_I[l]) - c.f(g.inter_gain * s.v_I[l])
+        f = mc.phi_of(c, l + 1)
+        err = f(s.u_I[l]) - f(g.inter_gain * s.v_I[l])
         dIP = err.T @ s.r[l + 1] / n
         dPI = (0.0 - s.v_A[l]).T @ s.r_I[l] / n
         out.append((dIP, err.mean(axis=0), dPI))
@@ -80,9 +82,14 @@ def topdown_updates(c, s: mc.CircuitState):
     n = len(s.r[0])
     out = []
     for l in range(len(s.u_I)):
-        err = c.f(s.u[l]) - c.f(s.r[l + 2] @ c.B[l].T)
+        f = mc.phi_of(c, l)
+        err = f(s.u[l]) - f(s.r[l + 2] @ c.B[l].T)
         out.append(err.T @ s.r[l + 2] / n)
     return out
+
+
+def _identity(a):
+    return a
 
 
 @register("rule", "dendritic_microcircuit")
@@ -146,7 +153,7 @@ class DendriticMicrocircuit(LearningRule):
         if self.interneurons == "ideal":
             self._plain = (net, *mc.self_predicting_weights(W, b, net.B, g))
         _, W_IP, b_IP, W_PI = self._plain
-        return mc.CircuitView(W, b, net.B, W_IP, b_IP, W_PI, net.f, net.df), g, {}
+        return mc.CircuitView(W, b, net.B, W_IP, b_IP, W_PI, net.f, net.df, f_out=_identity), g, {}
 
     def steady_states(self, net, x, y, objective, rng):
         """The free and the nudged steady state for a batch, and the circuit."""
