@@ -342,15 +342,25 @@ def _network_section() -> list[str]:
     return out
 
 
+def _run_dir_section() -> list[str]:
+    res = importlib.import_module("dendrite_sim.io.results")
+    out = ["## The run directory", "",
+           "`dendrite-sim run` writes one folder (`--out DIR`, default `runs/<scenario>-<time>`). "
+           "From `dendrite_sim.io.results`:", "", "```text"]
+    out += [line.rstrip() for line in inspect.cleandoc(res.__doc__ or "").splitlines()]
+    return out + ["```", ""]
+
+
 def scenario_reference() -> str:
     """The full text of ``docs/scenarios.md``."""
     registry.load_builtins()
     lines = HEADER.splitlines() + [""]
     lines += ["Contents: [`[scenario]`](#scenario) · [Quantities and units](#quantities-and-units) · "
               "[Experiments](#experiments) · [Parts](#parts) · [Neuron models](#neuron-models) · "
-              "[Presets](#presets) · [The `[network]` tables](#the-network-tables)", ""]
+              "[Presets](#presets) · [The `[network]` tables](#the-network-tables) · "
+              "[The run directory](#the-run-directory)", ""]
     for section in (_scenario_section, _units_section, _experiments_section, _parts_section,
-                    _neurons_section, _presets_section, _network_section):
+                    _neurons_section, _presets_section, _network_section, _run_dir_section):
         lines += section()
     text = "\n".join(line.rstrip() for line in lines).rstrip() + "\n"
     return re.sub(r"\n{3,}", "\n\n", text)
