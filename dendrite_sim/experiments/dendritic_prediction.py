@@ -54,17 +54,17 @@ Both integrate the τ_Δ-filtered PI to the same ∫ PI (1 − e^{−(T−t)/τ_
 η = 225 η_N C_m τ_s / g_L (:func:`eta_from_nest`): η_N = 0.17 → η = 1147.5 pA·mV·ms.
 
 Measured (default scenario, 3 seeds; ``scripts/bench_urbanczik_vs_nest.py``): the error falls
-from 9.6 mV to 4.6 mV (2.1×; NEST 3.10 on the same patterns: 9.9 → 4.1 mV, 2.4×); our final
-error is 12 % above NEST's (8 % over repetitions 51–100). What is left, in both simulators:
-at the peaks of U_M (−48 mV) V*_w stops near −55 mV — the rule makes φ(V*_w) match the rate the
-soma *fires*, and the 3 ms dead time caps it near 100 Hz, φ(−55 mV) (with ``t_ref = 0``:
-4.0 mV over repetitions 51–100, 2 seeds); in the troughs U_M reaches −72.6 mV while V*_w ≥ E_L = −70 mV with
-non-negative weights (with w_min = −∞: 3.9 mV, likewise). The gap to NEST is its weight clipping: NEST
-clips the total, w = clip(w_0 + η ∫ Δ dt), so a synapse driven below W_min stays at 0 until the
-unclipped sum returns (77 of 200 weights at 0 at the end of one seed's run), while our rule
-clips each step's increment and a weight at 0 rises again at the first positive Δ (11 at 0): with NEST's
-clipping (the bench's ``--nest-clipping``) our final error is within 5 % of NEST's (1 % over
-repetitions 51–100).
+from 9.6 mV to 4.3 mV (2.24×; NEST 3.10 on the same patterns: 9.9 → 4.1 mV, 2.40×); our final
+error is 5 % above NEST's (1 % over repetitions 51–100), in 0.28× NEST's wall time. What is
+left, in both simulators: at the peaks of U_M (−48 mV) V*_w stops near −55 mV — the rule makes
+φ(V*_w) match the rate the soma *fires*, and the 3 ms dead time caps it near 100 Hz, φ(−55 mV)
+(with ``t_ref = 0``: 4.0 mV over repetitions 51–100, 2 seeds); in the troughs U_M reaches
+−72.6 mV while V*_w ≥ E_L = −70 mV with non-negative weights (with w_min = −∞: 3.9 mV,
+likewise). Weight bounds matter: NEST clips the total, w = clip(w_0 + η ∫ Δ dt), so a synapse
+driven below W_min stays at 0 until the unclipped sum returns (77 of 200 weights at 0 at the
+end of one seed's run); ``synapses.clip_total = true`` (the default here) does the same. Clipping
+each step's weight instead (``false``; a weight at 0 rises again at the first positive Δ, 11
+at 0) gives a final error 12 % above NEST's (the bench's ``--step-clipping`` column).
 
 Seeds: for seed s of ``protocol.seeds`` the run's seed is ``child_seed(root, "seed<s>")``; its
 stream ``"pattern"`` draws the input pattern and the network's own streams the somatic spikes.
@@ -98,7 +98,13 @@ from dendrite_sim.rules.urbanczik_senn import UrbanczikSennRule
 
 POP = "pyr"
 #: rule parameter → scenario key (``synapses.*``)
-RULE_KEYS = {"eta": "eta", "tau_delta": "tau_delta", "w_min": "w_min", "w_max": "w_max"}
+RULE_KEYS = {"eta": "eta", "tau_delta": "tau_delta", "w_min": "w_min", "w_max": "w_max",
+             "clip_total": "clip_total"}
+
+
+def rule_params(syn: dict) -> dict:
+    """The ``urbanczik_senn`` rule's parameters from the ``[synapses]`` table."""
+    return {k: float(syn[v]) for k, v in RULE_KEYS.items()}
 
 
 # --------------------------------------------------------------------------- pieces
@@ -193,7 +199,7 @@ def build(cfg: dict, seed: int, repetitions: int | None = None, rule: str = "urb
     net.spike_generator("inputs", pc["n_inputs"], (np.tile(steps, n_total) + rep_offsets) * dt,
                         np.tile(idx, n_total))
     pyr = net.population(POP, 1, "urbanczik_senn", params=cfg["model"]["neuron"], bursts=False)
-    plasticity = {"rule": rule, **{k: syn[v] for k, v in RULE_KEYS.items()}}
+    plasticity = {"rule": rule, **rule_params(syn)}
     proj = net.projection("inputs", POP, "dend_exc", "all_to_all", weight=syn["weight"],
                           delay=syn["delay"], plasticity=plasticity, name="dendritic")
 
@@ -309,6 +315,8 @@ class DendriticPrediction(Experiment):
                                lo=0, lo_open=True),
             "delay": Field("quantity", "0.1 ms", "synaptic delay (a multiple of dt)", dimension="time", lo=0,
                            lo_open=True),
+            "clip_total": Field("bool", True, "bounds on the running total w₀ + η∫Δ (NEST's "
+                                "urbanczik_synapse) rather than on each step's weight"),
         },
         "analysis": {
             "final_repetitions": Field("int", 10, "last repetitions averaged into the final error", lo=1),
@@ -339,7 +347,7 @@ class DendriticPrediction(Experiment):
                                 f"{teacher['g_exc_mean']:g} nS (a conductance is >= 0)")
         if teacher["g_exc_mean"] + teacher["g_inh"] <= 0:
             raise ScenarioError("teacher.g_inh", "expected a teacher: g_exc_mean + g_inh > 0 nS")
-        rule = {k: syn[v] for k, v in RULE_KEYS.items()}
+        rule = rule_params(syn)
         try:
             UrbanczikSennRule.make_params(rule, key="synapses")
         except ScenarioError as e:

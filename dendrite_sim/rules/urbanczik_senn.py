@@ -20,7 +20,12 @@ s = 1 if the neuron spiked in this step, else 0; traces before this step's presy
     Δ ← Δ · e^{−dt/τ_Δ} + [s − φ(V*_w) dt] · h(V*_w) · PSP / τ_Δ
     w ← clip(w + η · dt · Δ,  w_min, w_max)
 
-so that the spike term integrates δ(t − t_i) exactly and the rate term as φ dt. Weights are the
+so that the spike term integrates δ(t − t_i) exactly and the rate term as φ dt. Weight bounds:
+by default each step's new weight is clipped (``clip_total = 0``); with ``clip_total = 1`` the
+bounds apply to the running total instead, w = clip(w₀ + η ∫ Δ dt, w_min, w_max), as NEST's
+``urbanczik_synapse`` does — a weight driven below w_min then stays there until the unclipped
+total returns. The per-synapse variable ``excess`` = (w₀ + η ∫ Δ dt) − w holds the difference
+(0 when nothing was clipped). Weights are the
 dendritic currents of the ``dend_exc`` / ``dend_inh`` channels (pA); Δ is in 1/(mV·ms²) (h in
 1/mV, PSP in 1/ms, divided by τ_Δ), so η is in pA·mV·ms.
 
@@ -47,6 +52,7 @@ class UrbanczikSennRuleParams(NamedTuple):
     tau_s: float = 3.0          # ms   PSP rise (synaptic, τ_syn)
     w_min: float = -1e9         # pA
     w_max: float = 1e9          # pA
+    clip_total: float = 0.0     # 1: clip the running total (NEST), 0: clip each step
 
 
 @register("rule", "urbanczik_senn")
@@ -55,14 +61,14 @@ class UrbanczikSennRule(SynapseRule):
 
     Params = UrbanczikSennRuleParams
     units = {"eta": "pA*mV*ms", "tau_delta": "ms", "tau_L": "ms", "tau_s": "ms", "w_min": "pA", "w_max": "pA"}
-    bounds = {"eta": ">= 0", "tau_delta": "> 0", "tau_L": "> 0", "tau_s": "> 0"}
+    bounds = {"eta": ">= 0", "tau_delta": "> 0", "tau_L": "> 0", "tau_s": "> 0", "clip_total": "[0, 1]"}
     pre_traces = {"psp_L": "tau_L", "psp_s": "tau_s"}
-    synapse_vars = {"delta": 0.0}
+    synapse_vars = {"delta": 0.0, "excess": 0.0}
     post_params = ("g_L", "E_L", "g_sp", "phi_max", "rate_slope", "beta", "theta")
     post_model = "urbanczik_senn"
 
     @staticmethod
-    def per_step(w, delta, psp_L, psp_s, v_dend, post_spiked, post_p, p, dt):
+    def per_step(w, delta, excess, psp_L, psp_s, v_dend, post_spiked, post_p, p, dt):
         v_star = (post_p.g_L * post_p.E_L + post_p.g_sp * v_dend) / (post_p.g_L + post_p.g_sp)
         e = post_p.rate_slope * exp(post_p.beta * (post_p.theta - v_star))
         phi = post_p.phi_max / (1.0 + e)
@@ -70,7 +76,9 @@ class UrbanczikSennRule(SynapseRule):
         psp = (psp_L - psp_s) / (p.tau_L - p.tau_s)
         pi = (select(post_spiked, 1.0, 0.0) - phi * dt) * h * psp
         delta_new = delta * exp(-dt / p.tau_delta) + pi / p.tau_delta
-        return clip(w + p.eta * dt * delta_new, p.w_min, p.w_max), delta_new
+        total = select(p.clip_total > 0.5, w + excess, w) + p.eta * dt * delta_new
+        w_new = clip(total, p.w_min, p.w_max)
+        return w_new, delta_new, select(p.clip_total > 0.5, total - w_new, 0.0)
 
     # ------------------------------------------------------------------ rate face
     #: the rate face's φ(V) = φ_max / (1 + k e^{β(θ − V)}) on dimensionless pre-activations (its
