@@ -224,3 +224,27 @@ def test_training_step_lowers_the_loss():
         net.apply(rule.update(net, x, y, obj, rng), 0.1)
         rule.after_step(net, 0.1)
     assert obj.loss(net.forward(x).out, y) < 0.8 * l0
+
+
+def test_linear_output_pyramids_keep_the_self_predicting_state():
+    net = _net((5,), nl="soft_relu", init_state="self_predicting", output_nonlinearity="linear",
+               phi_gamma=0.1, phi_theta=3.0, init_scale=6.0, n_in=3, n_out=2)
+    x = np.random.default_rng(11).standard_normal((4, 3))
+    s = net.settle(x)
+    np.testing.assert_allclose(s.v_A[0], 0.0, atol=1e-12)
+    np.testing.assert_allclose(s.r[-1], s.u[-1])  # linear output rates
+    np.testing.assert_allclose(s.r_I[0], s.u_I[0])  # and so are their interneurons'
+    s2 = net.settle(x, s.u[-1] + 1.0)
+    assert np.all(np.abs(s2.v_A[0]) > 0)
+
+
+def test_interneuron_phase_nudged_uses_the_nudged_state():
+    net = _net((4,), n_in=3, n_out=2, seed=12, tol=1e-13, max_iter=10_000)
+    rng = np.random.default_rng(13)
+    x, y = rng.standard_normal((5, 3)), rng.standard_normal((5, 2))
+    rule = DendriticMicrocircuit(eta_pi=1.0, interneuron_phase="nudged")
+    rule.update(net, x, y, MeanSquaredError(), rng)
+    (_, _, dPI), = interneuron_updates(net, net.g, net.settle(x, y))
+    W_PI = net.W_PI[0].copy()
+    rule.after_step(net, 1.0)
+    np.testing.assert_allclose(net.W_PI[0] - W_PI, dPI, atol=1e-9)

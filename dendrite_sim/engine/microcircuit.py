@@ -20,6 +20,9 @@ time)
 * interneuron     du^I_k/dt = −g_lk u^I_k + g_D (v^I_k − u^I_k) + g_som (u_{k+1} − u^I_k)
   (always nudged by its partner pyramid of layer k+1)
 
+The output pyramids, and the interneurons that mimic them, may use their own rate function
+(``f_out``, e.g. linear); by default every cell uses φ.
+
 Defaults g_lk 0.1, g_B 1.0, g_A 0.8, g_D 1.0, g_som 0.8 (the paper; g_D = g_B as in the authors'
 code). The dendrites are instantaneous (the paper's v_B, v_A are weighted sums of rates); only the
 somata have dynamics. The paper's somatic noise is left out.

@@ -6,8 +6,11 @@ v_B,k = W^PP_{k,k−1} r_{k−1} + b_k, apical v_A,k = W^PP_{k,k+1} r_{k+1} + W^
 interneuron dendrite v^I_k = W^IP_k r_k + b^IP_k; conductances g_lk, g_B, g_A, g_D, g_som).
 Each update settles the batched dynamics twice: free (no target), which gives the network's answer
 u_N, then nudged, the output pulled toward the target u^trgt with conductance g_som (warm-started
-from the free state). All four plasticity rules are evaluated at the nudged steady state and
-averaged over the batch:
+from the free state). The forward and top-down rules are evaluated at the nudged steady state,
+the interneuron rules at the free one (``interneuron_phase = "free"``, the forward phase of the
+paper's simulations, in which the interneurons learn to predict; ``"nudged"`` evaluates them with the
+target shown, where W^PI also learns to cancel the error itself), all averaged over the batch
+(φ of the output layer is the architecture's ``output_nonlinearity`` where set):
 
 * forward, pyramid-to-pyramid (returned by :meth:`update`, applied by the trainer as W += lr·ΔW):
   ΔW^PP_{k,k−1} = η_k [φ(u_k) − φ(v̂_B,k)] r_{k−1}ᵀ,  Δb_k = η_k [φ(u_k) − φ(v̂_B,k)],
