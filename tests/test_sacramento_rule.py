@@ -248,3 +248,16 @@ def test_interneuron_phase_nudged_uses_the_nudged_state():
     W_PI = net.W_PI[0].copy()
     rule.after_step(net, 1.0)
     np.testing.assert_allclose(net.W_PI[0] - W_PI, dPI, atol=1e-9)
+
+
+def test_learned_topdown_weights_follow_their_rule_only_when_learned():
+    rng = np.random.default_rng(14)
+    x, y = rng.standard_normal((5, 3)), rng.standard_normal((5, 2))
+    for feedback, moves in (("learned", True), ("random", False)):
+        net = _net((4,), n_in=3, n_out=2, seed=15, feedback=feedback, tol=1e-13, max_iter=10_000)
+        rule = DendriticMicrocircuit(eta_topdown=2.0)
+        rule.update(net, x, y, MeanSquaredError(), rng)
+        (dB,) = topdown_updates(net, net.settle(x, y))
+        B = net.B[0].copy()
+        rule.after_step(net, 0.5)
+        np.testing.assert_allclose(net.B[0] - B, 0.5 * 2.0 * dB if moves else 0.0, atol=1e-9)
