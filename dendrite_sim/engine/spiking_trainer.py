@@ -30,15 +30,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dendrite_sim.core.circuit import Phase
+from dendrite_sim.engine.trainer import History
 
 
 @dataclass
-class SpikingHistory:
-    epoch: list = field(default_factory=list)
-    train_loss: list = field(default_factory=list)
-    test_loss: list = field(default_factory=list)
-    train_accuracy: list = field(default_factory=list)
-    test_accuracy: list = field(default_factory=list)
+class SpikingHistory(History):
     angle_deg: dict = field(default_factory=dict)          # pathway → per epoch (mean update)
     angle_example_deg: dict = field(default_factory=dict)  # pathway → per epoch (mean per example)
     traces: dict = field(default_factory=dict)             # "first" / "last" → ExampleRecord

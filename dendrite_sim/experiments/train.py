@@ -73,6 +73,13 @@ def _clean(values) -> list:
     return [None if v is None or not math.isfinite(v) else float(v) for v in values]
 
 
+def history_dict(hist) -> dict:
+    """The per-epoch history for metrics.json (non-finite values → None)."""
+    return {"epoch": [int(e) for e in hist.epoch], "train_loss": _clean(hist.train_loss),
+            "test_loss": _clean(hist.test_loss), "train_accuracy": _clean(hist.train_accuracy),
+            "test_accuracy": _clean(hist.test_accuracy)}
+
+
 def learning_curve_figure(history: dict, title: str):
     """Loss (train, test) and, when defined, accuracy against epoch."""
     from matplotlib.figure import Figure
@@ -194,13 +201,7 @@ class Train(Experiment):
         hist = trainer.train(net, rule, objective, data, epochs=tr["epochs"],
                              batch_size=tr["batch_size"], lr=tr["learning_rate"],
                              rng=ctx.rng("train"), progress=ctx.progress)
-        history = {
-            "epoch": [int(e) for e in hist.epoch],
-            "train_loss": _clean(hist.train_loss),
-            "test_loss": _clean(hist.test_loss),
-            "train_accuracy": _clean(hist.train_accuracy),
-            "test_accuracy": _clean(hist.test_accuracy),
-        }
+        history = history_dict(hist)
         diverged = any(v is None for v in history["train_loss"] + history["test_loss"])
         title = (f"{cfg['task'].registered_name}: {rule.registered_name}, "
                  f"{objective.registered_name}, {'-'.join(map(str, net.sizes))}")
@@ -248,13 +249,7 @@ class Train(Experiment):
                                      rng=ctx.rng("train"), readout_how=sp["readout"], test_phase=test_phase,
                                      n_test=sp["n_test"] or None, progress=ctx.progress)
         wall = time.perf_counter() - t0
-        history = {
-            "epoch": [int(e) for e in hist.epoch],
-            "train_loss": _clean(hist.train_loss),
-            "test_loss": _clean(hist.test_loss),
-            "train_accuracy": _clean(hist.train_accuracy),
-            "test_accuracy": _clean(hist.test_accuracy),
-        }
+        history = history_dict(hist)
         title = (f"{cfg['task'].registered_name}: {rule.registered_name} (spiking {sp['neuron']}), "
                  f"{objective.registered_name}, {'-'.join(map(str, circuit.sizes))}")
         ctx.save_figure(learning_curve_figure(history, title), "learning_curve")
