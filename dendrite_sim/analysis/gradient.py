@@ -71,7 +71,7 @@ def _stats(m: np.ndarray, g: np.ndarray, tr_cov: float) -> EstimatorStats:
         angle_deg=float(np.degrees(np.arccos(np.clip(c, -1.0, 1.0)))),
         bias=max(0.0, 1.0 - max(c, 0.0) ** 2),
         bias_raw=float((m - g) @ (m - g) / gg) if gg > 0 else float("nan"),
-        variance=tr_cov / mm if mm > 0 else None,
+        variance=None if mm == 0 else tr_cov / mm,   # NaN (diverged) stays NaN
         parallel_fraction=c * c,
     )
 
