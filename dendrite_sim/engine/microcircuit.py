@@ -38,9 +38,10 @@ step per example batch). The fixed point solves, with g_P = g_lk + g_B + g_A,
 It is found by damped Gauss–Seidel sweeps over these equations (bottom-up: each layer's pyramids,
 then its interneurons), u ← u + α (u* − u), starting from the feed-forward pass (or a given state),
 until the largest change max|u* − u| falls below ``tol`` (``max_iter`` sweeps at most; the final
-residual is returned). One sweep is exact for a purely feed-forward circuit; α < 1 damps strong
-top-down loops. The same equations with dt → 0 are the continuous dynamics, integrated by forward
-Euler in :func:`integrate` (used for the voltage traces).
+residual is returned, and a RuntimeWarning says when the tolerance was not reached). One sweep
+is exact for a purely feed-forward circuit; α < 1 damps strong top-down loops. The same equations
+with dt → 0 are the continuous dynamics, integrated by forward Euler in :func:`integrate` (used for
+the voltage traces).
 
 **Self-predicting state** (:func:`self_predicting_weights`): W^PI_k = −W^PP_{k,k+1} and
 W^IP_k = ρ_{k+1} W^PP_{k+1,k}, b^IP_k = ρ_{k+1} b_{k+1}, with
@@ -52,6 +53,7 @@ feed-forward pass r_k = φ(v̂_B,k), v̂_B,k = g_B/(g_lk+g_B+g_A) v_B,k (output:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -182,6 +184,10 @@ def settle(c, g: Conductances, x, target=None, *, tol: float = 1e-6, max_iter: i
                 u_I[l - 1] = u_I[l - 1] + damping * dI
         if res < tol:
             break
+    if not res < tol and np.isfinite(res):
+        warnings.warn(f"microcircuit steady state not reached: residual {res:.3g} after {it} sweeps "
+                      f"(tol {tol:g}); lower architecture.damping or raise architecture.max_iter",
+                      RuntimeWarning, stacklevel=2)
     s.iterations, s.residual = it, res
     return fill(c, x, s)
 
