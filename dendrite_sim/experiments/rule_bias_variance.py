@@ -98,9 +98,9 @@ class RuleBiasVariance(Experiment):
 
         per_rule = {}
         for n, reps in per_seed.items():
-            r = {k: float(np.mean([rep[k] for rep in reps])) for k in _STAT_KEYS}
+            r = {k: _mean([rep[k] for rep in reps]) for k in _STAT_KEYS}
             r["bias_sd"] = float(np.std([rep["bias"] for rep in reps]))
-            r["variance_sd"] = float(np.std([rep["variance"] for rep in reps]))
+            r["variance_sd"] = None if r["variance"] is None else float(np.std([rep["variance"] for rep in reps]))
             r["layers"] = [{k: _mean([rep["layers"][l][k] for rep in reps]) for k in _STAT_KEYS}
                            for l in range(len(reps[0]["layers"]))]
             r["decomposition"] = {k: float(np.mean([rep["decomposition"][k] for rep in reps]))

@@ -14,10 +14,12 @@ def rule_map_figure(per_rule: dict, curves: dict, widths: dict):
     ax = axes[0, 0]
     for i, (name, r) in enumerate(per_rule.items()):
         c = f"C{i}"
+        if r["variance"] is None:                 # the rule changes nothing: no estimator
+            continue
         x, y = max(r["variance"], FLOOR), max(r["bias"], FLOOR)
         ax.errorbar(x, y, xerr=r["variance_sd"], yerr=r["bias_sd"], fmt="o", color=c, capsize=3,
                     label=f"{name} ({r['angle_deg']:.0f}°)")
-        if "after_training" in r:
+        if "after_training" in r and r["after_training"]["variance"] is not None:   # None: no update
             t = r["after_training"]
             xt, yt = max(t["variance"], FLOOR), max(t["bias"], FLOOR)
             ax.plot(xt, yt, "o", mfc="none", color=c)
