@@ -331,12 +331,7 @@ SHORTEN = {
 
 #: run failures already known and reported to the owner of the code (the regex matches the
 #: one-line error); a new kind of failure still fails the test
-KNOWN_RUN_FAILURES = (
-    # microcircuit_digits with architecture.hidden = []: check accepts it, the rule's per-layer
-    # eta_forward is refused only in run (rules/sacramento.py + architectures/microcircuit.py:
-    # a cross-field check for Experiment.validate / check)
-    r"rule\.eta_forward: expected \d+ entries \(one per layer\)",
-)
+KNOWN_RUN_FAILURES: tuple[str, ...] = ()
 
 
 def _known(err: str) -> bool:

@@ -160,6 +160,10 @@ class LearningRule(Part):
     def setup(self, net, rng: np.random.Generator) -> None:
         """Create the rule's own state (e.g. direct feedback matrices) for ``net``."""
 
+    def check_architecture(self, architecture) -> None:
+        """Cross-checks against the scenario's architecture, at ``check`` time (raise
+        :class:`~dendrite_sim.core.errors.ScenarioError` naming the rule's key)."""
+
     def update(self, net, x: np.ndarray, y: np.ndarray, objective: Objective,
                rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
         """Rate face: per layer ``(dW, db)``, the rule's descent direction for this batch."""

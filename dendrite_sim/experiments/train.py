@@ -156,6 +156,7 @@ class Train(Experiment):
     def validate(self, cfg):
         substrate = cfg["training"]["substrate"]
         require_substrate(type(cfg["rule"]), substrate, "rule.name")
+        cfg["rule"].check_architecture(cfg["architecture"])
         if substrate != "spiking":
             return
         from dendrite_sim.core import registry

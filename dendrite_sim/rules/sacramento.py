@@ -167,6 +167,14 @@ class DendriticMicrocircuit(LearningRule):
         nudged = mc.settle(c, g, x, target, start=free, **kw)
         return c, g, free, nudged
 
+    def check_architecture(self, architecture):
+        hidden = getattr(architecture, "hidden", None)
+        if self.eta_forward and hidden is not None and len(self.eta_forward) != len(hidden) + 1:
+            from dendrite_sim.core.errors import ScenarioError
+
+            raise ScenarioError("rule.eta_forward", f"expected {len(hidden) + 1} entries (one per layer of "
+                                f"the architecture's {len(hidden)} hidden + output), got {len(self.eta_forward)}")
+
     # ------------------------------------------------------------------ the rate face
     def update(self, net, x, y, objective, rng):
         c, g, free, s = self.steady_states(net, x, y, objective, rng)
