@@ -65,7 +65,7 @@ def test_run_writes_the_output_contract(rbv_run, capsys):
     assert not [f for f in files if f.endswith(".tmp")]
     metrics = json.loads((rbv_run / "metrics.json").read_text())
     assert set(metrics["rules"]) == {"backprop", "feedback_alignment", "direct_feedback_alignment",
-                                     "segregated_dendrites", "urbanczik_senn",
+                                     "segregated_dendrites", "urbanczik_senn", "dendritic_microcircuit",
                                      "node_perturbation", "weight_perturbation"}
     for r in metrics["rules"].values():
         for key in ("bias", "variance", "cosine", "angle_deg"):
