@@ -13,6 +13,7 @@ Train it with the rule ``dendritic_microcircuit``.
 
 from __future__ import annotations
 
+from dendrite_sim.core.circuit import microcircuit_circuit
 from dendrite_sim.core.interfaces import Architecture
 from dendrite_sim.core.registry import register
 from dendrite_sim.core.schema import Field
@@ -81,6 +82,10 @@ class Microcircuit(Architecture):
         if self.output_nonlinearity == "soft_relu":
             return soft_relu(self.phi_gamma, self.phi_beta, self.phi_theta)
         return NONLINEARITIES[self.output_nonlinearity]
+
+    def describe(self, n_in, n_out):
+        """The circuit in the shared vocabulary (:func:`dendrite_sim.core.circuit.microcircuit_circuit`)."""
+        return microcircuit_circuit([n_in, *self.hidden, n_out], self.feedback)
 
     def build(self, n_in, n_out, rng):
         return MicrocircuitNetwork([n_in, *self.hidden, n_out], self.nonlinearity, self.feedback, rng,

@@ -13,7 +13,9 @@ substrate as a :class:`~dendrite_sim.engine.network.Network` of compartmental ne
   ``feedforward`` (onto basal dendrites), ``feedback`` (onto apical dendrites; ``feedback``
   says whether its weights are ``symmetric`` — the transpose of the forward pathway named by
   ``mirrors`` —, ``random`` and fixed, or ``learned``), ``lateral`` (e.g. interneuron ↔
-  pyramid).
+  pyramid), ``nudging`` (onto the soma, one-to-one, fixed: a partner that pulls the somatic
+  potential toward its own, as the output's teacher or the pyramids that SST-like interneurons
+  mimic in Sacramento et al. 2018). ``connectivity`` is ``all_to_all`` or ``one_to_one``.
 * :class:`Phase` — presenting one example is a sequence of phases (``forward``: input only;
   ``target``: input and the teacher nudging the output somata); each phase lasts ``duration``
   ms and its last ``duration − settle`` ms are the window over which the learning rule reads
@@ -32,7 +34,8 @@ from dataclasses import dataclass, field
 
 ROLES = ("input", "pyramidal", "output", "interneuron")
 COMPARTMENTS = ("soma", "basal", "apical")
-KINDS = ("feedforward", "feedback", "lateral")
+KINDS = ("feedforward", "feedback", "lateral", "nudging")
+CONNECTIVITY = ("all_to_all", "one_to_one")
 FEEDBACK = ("symmetric", "random", "learned")
 
 
@@ -55,6 +58,7 @@ class Pathway:
     feedback: str | None = None         # for kind "feedback": symmetric | random | learned
     mirrors: str | None = None          # the forward pathway a feedback pathway reflects
     plastic: bool = True
+    connectivity: str = "all_to_all"
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,11 @@ class Circuit:
                 raise ValueError(f"pathway {q.name!r}: kind {q.kind!r} not in {KINDS}")
             if q.kind == "feedback" and q.feedback not in FEEDBACK:
                 raise ValueError(f"pathway {q.name!r}: feedback {q.feedback!r} not in {FEEDBACK}")
+            if q.connectivity not in CONNECTIVITY:
+                raise ValueError(f"pathway {q.name!r}: connectivity {q.connectivity!r} not in {CONNECTIVITY}")
+            if q.connectivity == "one_to_one" and pops[q.pre].n != pops[q.post].n:
+                raise ValueError(f"pathway {q.name!r}: one_to_one needs equal sizes, got "
+                                 f"{pops[q.pre].n} → {pops[q.post].n}")
 
     def population(self, name: str) -> Population:
         return next(p for p in self.populations if p.name == name)
@@ -147,4 +156,30 @@ def layered_circuit(sizes: list[int], feedback: str = "random", route: str = "la
         mirror = f"ff{l + 1}" if route == "layerwise" else None
         ways.append(Pathway(f"fb{l}", src, names[l], "apical", "feedback", feedback, mirror,
                             plastic=feedback == "learned"))
+    return Circuit(tuple(pops), tuple(ways))
+
+
+def microcircuit_circuit(sizes: list[int], feedback: str = "random") -> Circuit:
+    """The dendritic cortical microcircuit of Sacramento et al. (2018) in this vocabulary.
+
+    Pyramidal layers as :func:`layered_circuit` (feedforward onto basal dendrites; top-down
+    ``td<l>`` from layer l+1 onto the apical dendrites of hidden layer l); in every hidden layer
+    l a population ``inter<l>`` of SST-like interneurons, one per pyramid of layer l+1, with
+    ``ip<l>`` (pyramids of layer l → interneuron dendrites, W^IP), ``pi<l>`` (interneurons →
+    apical dendrites of layer l, W^PI) and ``nudge<l>`` (pyramids of layer l+1 → their partner
+    interneurons' somata, one-to-one, fixed)."""
+    L = len(sizes) - 1
+    base = layered_circuit(sizes, feedback, "layerwise")
+    pops = list(base.populations)
+    ways = [q for q in base.pathways if q.kind == "feedforward"]
+    names = [p.name for p in base.layers()]
+    for l in range(1, L):
+        inter = f"inter{l}"
+        pops.append(Population(inter, sizes[l + 1], "interneuron", ("soma", "basal"), l))
+        ways += [Pathway(f"td{l}", names[l + 1], names[l], "apical", "feedback", feedback, f"ff{l + 1}",
+                         plastic=feedback == "learned"),
+                 Pathway(f"ip{l}", names[l], inter, "basal", "lateral"),
+                 Pathway(f"pi{l}", inter, names[l], "apical", "lateral"),
+                 Pathway(f"nudge{l}", names[l + 1], inter, "soma", "nudging", plastic=False,
+                         connectivity="one_to_one")]
     return Circuit(tuple(pops), tuple(ways))

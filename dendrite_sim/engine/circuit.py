@@ -9,7 +9,9 @@ and the presentation of one example in phases.
 * every other population is a group of the configured neuron model; a pathway onto
   compartment ``c`` becomes an all-to-all projection onto the model's channel for ``c`` and the
   learned bias of a population is the constant drive of its basal compartment (the model's
-  ``circuit_ports``);
+  ``circuit_ports``); a ``nudging`` pathway (one-to-one onto the soma, e.g. the pyramids an
+  interneuron mimics) is a fixed projection of weight ``nudging_weight`` onto the model's
+  excitatory somatic conductance channel;
 * the **teacher** of the output population: for each output neuron ``teacher_sources``
   Poisson sources onto its excitatory somatic conductance channel and as many onto the
   inhibitory one. During a phase with ``target = True`` a target value y ∈ [0, 1] sets the
@@ -56,6 +58,8 @@ class SpikingConfig:
     teacher_conductance: float = 1.0                     # mean g_E at y = 1 (model units)
     init: str = "guerguiev"                              # "guerguiev" | "normal"
     init_scale: float = 1.0
+    interneuron_params: dict = field(default_factory=dict)  # further overrides for interneurons
+    nudging_weight: float = 0.1                          # conductance jump per partner spike (nudging)
 
 
 @dataclass
@@ -156,6 +160,8 @@ class SpikingCircuit:
             raise ScenarioError("spiking.neuron", f"model {cfg.neuron!r} declares no circuit ports "
                                 f"(compartment → channel and a teacher); expected one of {', '.join(ok)}")
         for q in circuit.pathways:
+            if q.compartment == "soma" and q.kind == "nudging":
+                continue                                 # through the teacher's excitatory channel
             if q.compartment not in ports:
                 raise ScenarioError("spiking.neuron", f"model {cfg.neuron!r} has no {q.compartment} "
                                     f"compartment for pathway {q.name!r}; it has "
@@ -169,14 +175,24 @@ class SpikingCircuit:
             params = dict(cfg.params)
             if pop.role == "output":
                 params.update(cfg.output_params)
+            if pop.role == "interneuron":
+                params.update(cfg.interneuron_params)
             net.population(pop.name, pop.n, self.model, params=params, bursts=False)
             self.params[pop.name] = net[pop.name].params
+        self._check_euler(cfg)
         # weights: forward pathways first (feedback ones may mirror them)
         self.proj, self._order = {}, {}
         init = {}
         phi_max = getattr(self.model.Params(), "phi_max", 0.2)
         for q in sorted(circuit.pathways, key=lambda q: q.kind != "feedforward"):
             n_pre, n_post = circuit.population(q.pre).n, circuit.population(q.post).n
+            if q.kind == "nudging":                      # fixed one-to-one somatic conductance
+                idx = np.arange(n_post)
+                proj = net.projection(q.pre, q.post, ports["teacher"][0], "pairs", weight=cfg.nudging_weight,
+                                      pre_idx=idx, post_idx=idx, name=q.name)
+                self._order[q.name] = (proj.conn.indices.astype(np.int64), proj.conn.pre_indices().astype(np.int64))
+                self.proj[q.name] = proj
+                continue
             if q.feedback == "symmetric":
                 if q.mirrors is None:
                     raise ScenarioError("architecture.feedback", f"pathway {q.name!r} has no forward "
@@ -202,13 +218,26 @@ class SpikingCircuit:
                 net[q.post].bias[ports[q.compartment][1]][:] = b
         self._teacher(circuit, cfg, ports["teacher"])
         self.spike_monitors = {p.name: net.spike_monitor(p.name, events=False, bursts=False)
-                               for p in circuit.layers()}
+                               for p in circuit.populations}
         self.recorded = {}
-        for p in circuit.layers()[1:]:
+        for p in circuit.populations:
+            if p.role == "input":
+                continue
             names = [v for v in self.model.state_vars if v.startswith("v_")]
             names += list((record_extra or {}).get(p.name, ()))
             self.recorded[p.name] = names
         self.state_monitors = {name: net.state_monitor(name, vars_) for name, vars_ in self.recorded.items()}
+
+    def _check_euler(self, cfg):
+        """Refuse a time step above the model's stability bound (``NeuronModel.stable_dt``), with
+        the teacher's somatic conductance added on the output."""
+        for name, p in self.params.items():
+            extra = cfg.teacher_conductance if name == self.circuit.output.name else 0.0
+            limit = self.model.stable_dt(p, extra)
+            if cfg.dt >= limit:
+                raise ScenarioError("spiking.dt", f"expected dt < {limit:.3g} ms: population {name!r} "
+                                    f"({self.model.registered_name}, teacher conductance {extra:g}) is "
+                                    f"unstable at dt = {cfg.dt:g} ms")
 
     # ------------------------------------------------------------------ teacher and input
     def _teacher(self, circuit, cfg, channels):

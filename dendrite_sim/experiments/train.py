@@ -178,8 +178,14 @@ class Train(Experiment):
             ok = [n for n, c in registry.available("neuron").items() if "teacher" in c.circuit_ports]
             raise ScenarioError("spiking.neuron", f"model {sp['neuron']!r} declares no circuit ports; "
                                 f"expected one of {', '.join(ok)}")
-        model.make_params(sp["params"], key="spiking.params")
-        model.make_params({**sp["params"], **sp["output_params"]}, key="spiking.output_params")
+        hidden_p = model.make_params(sp["params"], key="spiking.params")
+        out_p = model.make_params({**sp["params"], **sp["output_params"]}, key="spiking.output_params")
+        for p, extra in ((hidden_p, 0.0), (out_p, sp["teacher_conductance"])):
+            limit = model.stable_dt(p, extra)
+            if sp["dt"] >= limit:
+                raise ScenarioError("spiking.dt", f"expected dt < {limit:.3g} ms: {sp['neuron']} with these "
+                                    f"parameters (and teacher conductance {extra:g}) is unstable at "
+                                    f"dt = {sp['dt']:g} ms")
         if sp["test_settle"] >= sp["test_duration"]:
             raise ScenarioError("spiking.test_settle", f"expected less than test_duration = "
                                 f"{sp['test_duration']:g} ms")

@@ -85,6 +85,13 @@ class NeuronModel(Part):
     #: circuit compartment → (channel, drive compartment); "teacher" → (exc, inh) channels
     circuit_ports: ClassVar[dict[str, tuple[str, str]]] = {}
 
+    @classmethod
+    def stable_dt(cls, p, extra_soma_conductance: float = 0.0) -> float:
+        """The largest stable time step (ms) of the model's integration scheme with parameters
+        ``p`` and an extra somatic conductance (a teacher's) in the model's units; ``inf`` for
+        schemes stable at any dt (exact or exponential Euler)."""
+        return float("inf")
+
     def __init_subclass__(cls, **kwargs):
         """Check a model's ``bounds`` when its class is defined: known parameters, valid grammar."""
         super().__init_subclass__(**kwargs)

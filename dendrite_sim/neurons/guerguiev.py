@@ -108,6 +108,11 @@ class Guerguiev(NeuronModel):
         return B_new, A_new, C_new, A_int_new, spiked
 
     @classmethod
+    def stable_dt(cls, p, extra_soma_conductance=0.0):
+        """Forward Euler of C is stable while dt (g_L + g_B + g_A + g_E + g_I) < 2."""
+        return 2.0 / (p.g_L + p.g_B + p.g_A + extra_soma_conductance)
+
+    @classmethod
     def initial_state(cls, n, p, rng):
         z = np.zeros(n)
         return {"v_basal": z.copy(), "v_apical": z.copy(), "v_soma": z.copy(),
