@@ -101,11 +101,21 @@ class Objective(Part, ABC):
 
 # --------------------------------------------------------------------------- architectures
 class Architecture(Part, ABC):
-    """Builds the network for a task: sizes, non-linearity, feedback pathways."""
+    """Builds the network for a task: sizes, non-linearity, feedback pathways.
+
+    :meth:`describe` gives the circuit in the vocabulary both substrates share
+    (:mod:`dendrite_sim.core.circuit`); :meth:`build` is its rate instance, and the spiking
+    substrate builds the description with compartmental neurons
+    (:class:`dendrite_sim.engine.circuit.SpikingCircuit`).
+    """
 
     @abstractmethod
     def build(self, n_in: int, n_out: int, rng: np.random.Generator):
         """A fresh network (e.g. :class:`dendrite_sim.engine.rate.RateNetwork`)."""
+
+    def describe(self, n_in: int, n_out: int):
+        """The circuit (:class:`~dendrite_sim.core.circuit.Circuit`) for a task's sizes."""
+        raise NotImplementedError(f"architecture {self.registered_name!r} has no circuit description")
 
 
 # --------------------------------------------------------------------------- rules

@@ -169,7 +169,9 @@ class Train(Experiment):
                   if c.example_update is not LearningRule.example_update]
             raise ScenarioError("rule.name", f"rule {rule.registered_name!r} has no per-example spiking "
                                 f"face (example_update) that train can drive; expected one of {', '.join(ok)}")
-        if not hasattr(cfg["architecture"], "describe"):
+        from dendrite_sim.core.interfaces import Architecture
+
+        if type(cfg["architecture"]).describe is Architecture.describe:
             raise ScenarioError("architecture.name", f"architecture {cfg['architecture'].registered_name!r} "
                                 "has no circuit description (describe) for the spiking substrate")
         sp = cfg["spiking"]
