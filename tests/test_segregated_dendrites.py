@@ -254,7 +254,7 @@ def test_spiking_hidden_layer_learns_digits_and_aligns_with_backprop(tmp_path):
     """Guerguiev et al. 2017 on digits, spiking, 10 epochs, 2 seeds: the network learns (test
     error below 15 %), and the hidden layer's per-example update stays within 90° of backprop's,
     falling during training to the paper's range (≈ 65–70°; measured here ≈ 62°). The depth
-    comparison against no hidden layer is ``scripts/study_segregated_dendrites.py``."""
+    comparison against no hidden layer is ``scripts/learning_curves_over_seeds.py``."""
     from pathlib import Path
 
     scen = Path(__file__).resolve().parents[1] / "scenarios" / "digits_segregated_spiking.toml"
