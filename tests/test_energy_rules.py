@@ -220,6 +220,18 @@ def test_ep_small_beta_matches_backprop_of_the_feedforward_network(beta_sign):
         assert np.linalg.norm(flat(up)) == pytest.approx(np.linalg.norm(flat(g)), rel=0.1)
 
 
+def test_readout_is_the_free_fixed_point_and_near_the_forward_pass():
+    rng = np.random.default_rng(11)
+    net = RateNetwork([8, 6, 4], "tanh", "random", rng)
+    x = rng.standard_normal((5, 8))
+    for g in (0.01, 0.5):
+        rule = EquilibriumPropagation(feedback_gain=g, tol=1e-10, max_steps=5000)
+        out, ff = rule.readout(net, x), net.forward(x).out
+        h = np.tanh(x @ net.W[0].T + net.b[0] + g * out @ net.W[1])      # fixed-point equations
+        np.testing.assert_allclose(out, h @ net.W[1].T + net.b[1], atol=1e-9)
+        assert np.abs(out - ff).max() <= 3 * g * np.abs(ff).max()
+
+
 def test_chl_with_small_feedback_gain_matches_backprop():
     """Xie & Seung (2003): CHL → backprop as γ → 0 (MSE, linear output)."""
     rng = np.random.default_rng(4)

@@ -141,6 +141,12 @@ class _LayeredEnergy(LearningRule):
         """The free fixed point (β = 0), started from the feedforward pass: ``(u, sweeps, converged)``."""
         return self.relax(net, x, list(net.forward(x).a), threshold=threshold)
 
+    def readout(self, net, x):
+        """The output pre-activation at the free fixed point: what the trained (recurrent) network
+        answers. ``net.forward(x).out`` is its γ → 0 limit, which the trainer evaluates today."""
+        L = net.n_layers
+        return self.free_phase(net, x, threshold=self.tol * self.feedback_gain ** (L - 1))[0][-1]
+
     @staticmethod
     def hebbian(x, r_a, r_b, scale):
         """Per layer ``scale_l · (⟨r_l^a r_{l−1}^aᵀ⟩ − ⟨r_l^b r_{l−1}^bᵀ⟩)`` and the bias terms."""
