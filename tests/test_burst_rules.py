@@ -261,8 +261,6 @@ def test_burst_rules_run_on_the_map():
     for name in ("burstprop", "burstccn"):
         r = m["rules"][name]
         assert 0.0 <= r["bias"] < 0.9 and r["cosine"] > 0.3, (name, r)
-        print(name, {k: r[k] for k in ("bias", "variance", "cosine", "angle_deg", "angle_start_deg",
-                                      "angle_end_deg")}, [x["angle_deg"] for x in r["layers"]])
 
 
 # ------------------------------------------------------------------------------- learning
