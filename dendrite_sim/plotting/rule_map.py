@@ -9,11 +9,17 @@ import numpy as np
 FLOOR = 1e-8  # exact zeros (backprop) are drawn on the axis floor
 
 
+def _style(i: int) -> dict:
+    """A distinct colour (20 of them) and, past ten rules, a dashed line, for rule number i."""
+    return {"color": plt.get_cmap("tab20")(2 * (i % 10) + (i // 10) % 2),
+            "linestyle": "-" if i < 10 else "--"}
+
+
 def rule_map_figure(per_rule: dict, curves: dict, widths: dict):
-    fig, axes = plt.subplots(2, 2, figsize=(11, 9))
+    fig, axes = plt.subplots(2, 2, figsize=(13, 9.5))
     ax = axes[0, 0]
     for i, (name, r) in enumerate(per_rule.items()):
-        c = f"C{i}"
+        c = _style(i)["color"]
         if r["variance"] is None:                 # the rule changes nothing: no estimator
             continue
         x, y = max(r["variance"], FLOOR), max(r["bias"], FLOOR)
@@ -33,27 +39,26 @@ def rule_map_figure(per_rule: dict, curves: dict, widths: dict):
     ax.set_ylabel("bias  1 − cos²(E ΔW, −∇L)")
     ax.set_title("Rules as gradient estimators (cf. Richards et al. 2019 Fig 2)\n"
                  "filled: at initialisation (mean ± s.d. over seeds); open: after training", fontsize=10)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=7, loc="lower right", title="rule (angle at initialisation)", title_fontsize=7)
 
     ax = axes[0, 1]
     for i, (name, c) in enumerate(curves.items()):
-        ax.plot(c["step"], c["angle_hidden_deg"], color=f"C{i}", label=name)
+        ax.plot(c["step"], c["angle_hidden_deg"], label=name, **_style(i))
     ax.axhline(90, color="0.6", lw=0.8, ls="--")
     ax.set_xlabel("training step")
     ax.set_ylabel("angle to −∇L, first layer (deg)")
     ax.set_ylim(0, 120)
     ax.set_title("Alignment during training")
-    ax.legend(fontsize=8)
+    handles, labels = ax.get_legend_handles_labels()
 
     ax = axes[1, 0]
     for i, (name, w) in enumerate(widths.items()):
-        ax.plot(w["width"], np.maximum(w["variance"], FLOOR), "o-", color=f"C{list(per_rule).index(name)}"
-                if name in per_rule else f"C{i}", label=name)
+        ax.plot(w["width"], np.maximum(w["variance"], FLOOR), marker="o", label=name,
+                **_style(list(per_rule).index(name) if name in per_rule else i))
     ax.set_yscale("log")
     ax.set_xlabel("hidden layer width")
     ax.set_ylabel("variance")
     ax.set_title("Estimator variance grows with the number of perturbed units")
-    ax.legend(fontsize=8)
 
     ax = axes[1, 1]
     names = list(per_rule)
@@ -62,8 +67,12 @@ def rule_map_figure(per_rule: dict, curves: dict, widths: dict):
     ax.bar(names, par, label="along −∇L")
     ax.bar(names, orth, bottom=par, label="orthogonal")
     ax.set_ylabel("fraction of ‖E ΔW‖²")
-    ax.set_title("Fig 3 decomposition of the mean update")
-    ax.tick_params(axis="x", rotation=30)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    ax.set_title("Fig 3 decomposition of the mean update\n(blue: along −∇L; orange: orthogonal to it)")
+    ax.tick_params(axis="x", rotation=45)
+    for lab in ax.get_xticklabels():
+        lab.set_horizontalalignment("right")
+    fig.tight_layout(rect=(0, 0, 0.82, 1))
+    if handles:      # one legend for the line panels (alignment, variance against width)
+        fig.legend(handles, labels, loc="center left", bbox_to_anchor=(0.82, 0.5), fontsize=8, frameon=False,
+                   title="rule (line panels)")
     return fig
