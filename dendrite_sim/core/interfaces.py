@@ -65,6 +65,11 @@ class Task(Part, ABC):
     def dataset(self, rng: np.random.Generator) -> Dataset:
         """Draw (or load) the train and test sets."""
 
+    def size_hint(self) -> tuple[int, int, int, int] | None:
+        """``(n_train, n_test, n_in, n_out)`` before drawing anything, for the resource
+        estimates of ``check`` (None: unknown until the data set is loaded)."""
+        return None
+
 
 # --------------------------------------------------------------------------- objectives
 class Objective(Part, ABC):

@@ -337,6 +337,13 @@ class DendriticPrediction(Experiment):
     def validate(self, cfg):
         pc, syn, teacher = cfg["protocol"], cfg["synapses"], cfg["teacher"]
         dt = pc["dt"]
+        from dendrite_sim.core import limits
+
+        reps = pc["lead_in"] + pc["repetitions"] + pc["lead_out"]
+        steps = reps * pc["pattern"] / dt * pc["seeds"]
+        limits.check_runtime("protocol.repetitions", f"{pc['seeds']} seeds × {reps:g} repetitions of "
+                             f"{pc['pattern'] / dt:g} steps × {pc['n_inputs']} synapses",
+                             neuron_steps=steps * (2 * teacher["bits"] + 1), synaptic_events=steps * pc["n_inputs"])
         params = US.UrbanczikSenn.make_params(cfg["model"]["neuron"], key="model.neuron")
         _check_multiple(pc["pattern"], dt, "protocol.pattern")
         _check_multiple(syn["delay"], dt, "synapses.delay")

@@ -218,6 +218,19 @@ def build_network(spec: netspec.NetworkSpec, sim: dict, monitors: dict, seed: in
     return (net, *_add_monitors(net, spec, monitors, sim))
 
 
+def _check_runtime(spec: netspec.NetworkSpec, sim: dict) -> None:
+    """Steps × neurons and the expected synaptic events against the runtime limit
+    (:mod:`dendrite_sim.core.limits`; spikes at ``ASSUMED_RATE_HZ``)."""
+    from dendrite_sim.core import limits
+
+    steps = sim["duration"] / sim["dt"]
+    neurons = sum(float(p.get("n", 0)) for p in spec.populations.values())
+    synapses = sum(float(netspec.expected_synapses(q, spec.populations)) for q in spec.projections.values())
+    events = synapses * ASSUMED_RATE_HZ * sim["duration"] / 1000.0
+    limits.check_runtime("simulation.duration", f"{steps:.3g} steps of {sim['dt']:g} ms × {neurons:.3g} neurons "
+                         f"and {synapses:.3g} synapses", neuron_steps=steps * neurons, synaptic_events=events)
+
+
 def check(cfg: dict, seed: int = 0, dry: bool = True) -> tuple[netspec.NetworkSpec, dict]:
     """Everything ``run`` refuses, refused before anything is built: the sections, then the
     memory estimate (network and monitors for the duration), then (``dry``) a dry build of the
@@ -236,6 +249,7 @@ def check(cfg: dict, seed: int = 0, dry: bool = True) -> tuple[netspec.NetworkSp
                             "or decimate (every)")
     estimate = netspec.estimate_memory(spec, extra=extra, backend=sim["backend"])
     netspec.check_memory(estimate, key="network")
+    _check_runtime(spec, sim)
     if not dry:
         return spec, estimate
     _, net = netspec.check(spec, dt=sim["dt"], seed=seed, backend=sim["backend"], fastmath=sim["fastmath"],

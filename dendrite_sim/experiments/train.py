@@ -157,6 +157,7 @@ class Train(Experiment):
         substrate = cfg["training"]["substrate"]
         require_substrate(type(cfg["rule"]), substrate, "rule.name")
         cfg["rule"].check_architecture(cfg["architecture"])
+        self.check_resources(cfg)
         if substrate != "spiking":
             return
         from dendrite_sim.core import registry
@@ -197,6 +198,36 @@ class Train(Experiment):
         if sp["input_rate"] * sp["dt"] / 1000.0 > 1.0:
             raise ScenarioError("spiking.input_rate", f"expected at most {1000.0 / sp['dt']:g} Hz "
                                 f"(one spike per step of {sp['dt']:g} ms)")
+
+    @staticmethod
+    def check_resources(cfg):
+        """The data set against this machine's memory and the training against the runtime limit
+        (:mod:`dendrite_sim.core.limits`), from the task's size hint and the architecture."""
+        from dendrite_sim.core import limits
+        from dendrite_sim.engine import spec as netspec
+
+        hint = cfg["task"].size_hint()
+        if hint is None:
+            return
+        n_train, n_test, n_in, n_out = hint
+        data = 8.0 * (n_train + n_test) * (n_in + n_out) * 2          # the arrays and one working copy
+        key = "task.n_train" if hasattr(cfg["task"], "n_train") else "task"
+        netspec.check_memory({key: data, "total": data}, key=key)
+        sizes = [n_in, *getattr(cfg["architecture"], "hidden", []), n_out]
+        n_w = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+        tr = cfg["training"]
+        what = f"{tr['epochs']:g} epochs × {n_train:g} examples × {n_w:g} weights"
+        if tr["substrate"] == "rate":
+            # forward, backward and update ≈ 6 multiply-adds per weight and sample, plus the evaluations
+            limits.check_runtime("training.epochs", what, flops=6.0 * tr["epochs"] * (2 * n_train + n_test) * n_w)
+            return
+        sp = cfg["spiking"]
+        steps = sum(ph.duration for ph in cfg["rule"].phases()) / sp["dt"]
+        n_neurons = sum(sizes) + 2 * n_out * sp["teacher_sources"]
+        examples = tr["epochs"] * (n_train + n_test)
+        limits.check_runtime("spiking.dt", f"{what}, {steps:g} steps of {sp['dt']:g} ms per example",
+                             neuron_steps=examples * steps * n_neurons,
+                             synaptic_events=examples * steps * n_w * 0.1 * sp["dt"])
 
     def run(self, cfg, ctx):
         if cfg["training"]["substrate"] == "spiking":

@@ -73,6 +73,12 @@ class Equilibrium:
     converged: bool
 
 
+def _spectral_norm(W: np.ndarray) -> np.float64:
+    """‖W‖₂; NaN for a matrix that is not finite (a diverged network), so the NaN reaches the
+    metrics and the run is reported as diverged instead of failing inside the SVD."""
+    return np.float64(np.linalg.norm(W, 2)) if np.all(np.isfinite(W)) else np.float64("nan")
+
+
 @register("rule", "predictive_coding")
 class PredictiveCoding(LearningRule):
     """Predictive coding: error units relax to equilibrium with the output clamped to the target;
@@ -118,9 +124,10 @@ class PredictiveCoding(LearningRule):
         steps, ok = 0, True
         # per-layer Euler step: η over the curvature bound 1 + (σ_l²/σ_{l+1}²) ‖W_{l+1}‖² max f′²
         var = [self.hidden_variance] * (L - 1) + [self.output_variance]
-        step = [self.inference_rate / (1.0 + var[l] / var[l + 1] * np.linalg.norm(net.W[l + 1], 2) ** 2
-                                       * float(np.abs(net.df(a[l])).max(initial=0.0)) ** 2)
-                for l in range(L - 1)]
+        with np.errstate(over="ignore", invalid="ignore"):     # a diverged network: inf/NaN steps
+            step = [self.inference_rate / (1.0 + var[l] / var[l + 1] * np.square(_spectral_norm(net.W[l + 1]))
+                                           * np.square(np.abs(net.df(a[l])).max(initial=0.0)))
+                    for l in range(L - 1)]
         if L > 1 and scale > 0:
             ok = False
             while steps < self.inference_steps:

@@ -38,6 +38,10 @@ class Digits(Task):
     def __init__(self, test_fraction=0.25):
         self.test_fraction = test_fraction
 
+    def size_hint(self):
+        n_test = int(round(1797 * self.test_fraction))
+        return 1797 - n_test, n_test, 64, 10
+
     def dataset(self, rng):
         x, y = load_digits_arrays()
         tr, te = stratified_split(y, self.test_fraction, rng)

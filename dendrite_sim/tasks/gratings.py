@@ -75,6 +75,9 @@ class Gratings(Task):
         self.contrast_min, self.contrast_max = contrast_min, contrast_max
         self.n_train, self.n_test = n_train, n_test
 
+    def size_hint(self):
+        return self.n_train, self.n_test, self.size * self.size, len(self.orientations)
+
     def dataset(self, rng):
         n_classes = len(self.orientations)
         kw = dict(size=self.size, orientations=self.orientations,

@@ -43,6 +43,9 @@ class _TeacherStudent(Task):
     def teacher(self, rng: np.random.Generator):
         """Draw the teacher; returns a function x (n, n_in) → T(x) (n, n_out)."""
 
+    def size_hint(self):
+        return self.n_train, self.n_test, self.n_in, self.n_out
+
     def dataset(self, rng):
         T = self.teacher(rng)
         x_train = rng.standard_normal((self.n_train, self.n_in))

@@ -46,6 +46,9 @@ class MicrocircuitTeacherStudent(Task):
         self.phi = (phi_gamma, phi_beta, phi_theta)
         self.target_noise = target_noise
 
+    def size_hint(self):
+        return self.n_train, self.n_test, self.n_in, self.n_out
+
     def dataset(self, rng):
         f = soft_relu(*self.phi)[0]
         w = self.weight_range

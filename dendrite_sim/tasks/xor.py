@@ -33,6 +33,9 @@ class XOR(Task):
     def __init__(self, encoding="bipolar", repeats=1, noise=0.0):
         self.encoding, self.repeats, self.noise = encoding, repeats, noise
 
+    def size_hint(self):
+        return 4 * self.repeats, 4, 2, 2
+
     def dataset(self, rng):
         x = PATTERNS if self.encoding == "binary" else 2.0 * PATTERNS - 1.0
         x_train = np.tile(x, (self.repeats, 1))
