@@ -45,3 +45,67 @@ def test_estimates_are_orders_of_magnitude_of_what_runs():
     # the shipped digits training: 60 epochs of a 64-100-10 network take seconds
     assert limits.estimate_seconds(flops=6 * 60 * (2 * 1347 + 450) * 7400) < 60
     assert limits._human(90000) == "about 1.04 days" and limits._human(30) == "about 30 s"
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_a_network_whose_state_diverges_stops_naming_population_variable_and_time(backend):
+    from dendrite_sim.core.errors import DivergenceError
+    from dendrite_sim.engine.network import Network
+
+    net = Network(dt=1.0, seed=1, backend=backend)
+    net.population("pyr", 3, "guerguiev", params={"g_B": 5.0})     # forward Euler: dt · 5.1 > 2
+    net.current("pyr", compartment="basal", bias=[0.0, 1.0, 0.0])
+    net.run(10.0)                                                   # still finite
+    with pytest.raises(DivergenceError) as e:
+        net.run(2000.0)
+    assert e.value.key == "populations.pyr.v_soma"
+    assert "neuron 1" in e.value.expected and "t = 2010 ms" in e.value.expected
+
+
+DIVERGING = """
+[scenario]
+experiment = "simulate"
+[simulation]
+dt = "1 ms"
+duration = "2000 ms"
+transient = "0 ms"
+[monitors]
+every = "1 ms"
+[network.populations.pyr]
+model = "guerguiev"
+n = 2
+params = { g_B = 5.0 }
+[network.inputs.drive]
+type = "current"
+target = "pyr"
+compartment = "basal"
+bias = "1 pA"
+"""
+
+
+def test_a_diverging_simulation_is_one_line_exit_2_and_a_failed_status(tmp_path, capsys):
+    import json
+
+    s = tmp_path / "diverging.toml"
+    s.write_text(DIVERGING)
+    out = tmp_path / "run"
+    assert main(["run", str(s), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: populations.pyr.v_soma: diverged"), err
+    assert json.loads((out / "status.json").read_text())["state"] == "failed"
+    assert not (out / "metrics.json").exists()
+
+
+def test_session_folders_respect_the_umask(tmp_path):
+    """Imaging session folders are made with mkdtemp (0700); they get the umask's mode."""
+    import os
+    import stat
+
+    from dendrite_sim.imaging.session import SessionWriter
+
+    old = os.umask(0o022)
+    try:
+        with SessionWriter(tmp_path / "session1", n_frames=2, n_rois=1, allocate=False) as w:
+            assert stat.S_IMODE(os.stat(w.tmp).st_mode) == 0o755
+    finally:
+        os.umask(old)

@@ -157,6 +157,9 @@ class SynapseRuleState:
     csc: tuple | None                                # (col_ptr, col_syn, syn_pre) when on_post is used
     syn_pre: np.ndarray                              # (nnz,) presynaptic neuron of each synapse
 
+    def __repr__(self) -> str:
+        return f"SynapseRuleState({getattr(self.rule, 'registered_name', self.rule)!r}, {self.params!r})"
+
 
 @dataclass(eq=False)
 class Projection:
@@ -176,6 +179,11 @@ class Projection:
     def weights(self) -> np.ndarray:
         return self.conn.weights
 
+    def __repr__(self) -> str:
+        extra = "".join(f", {k}" for k, v in (("stp", self.stp), ("plastic", self.plasticity)) if v is not None)
+        return (f"Projection({self.name!r}, {self.pre.name!r} -> {self.post.name!r}:{self.channel}, "
+                f"{self.conn.nnz} synapses{extra})")
+
 
 # --------------------------------------------------------------------------- inputs
 @dataclass(eq=False)
@@ -193,6 +201,10 @@ class PoissonInput:
     def zero_threshold(self):
         return R.zero_threshold(self.cdf)
 
+    def __repr__(self) -> str:
+        return (f"PoissonInput({self.name!r}, {self.pop.name!r}:{self.channel}, {self.n_sources} × "
+                f"{self.rate:g} Hz, weight {self.weight:g})")
+
 
 @dataclass(eq=False)
 class ArrayInput:
@@ -205,6 +217,9 @@ class ArrayInput:
     @property
     def per_neuron(self) -> bool:
         return self.values.ndim == 2
+
+    def __repr__(self) -> str:
+        return f"ArrayInput({self.name!r}, {self.pop.name!r}:{self.compartment}, {self.values.shape} samples)"
 
 
 @dataclass(eq=False)
@@ -222,3 +237,7 @@ class ChunkRule:
     t0: int = 0                 # step at which the current interval started
     since: tuple = ()           # (pre, post) spike/event/burst counts at t0
     last: int = -1              # step of the last update
+
+    def __repr__(self) -> str:
+        return (f"ChunkRule({getattr(self.rule, 'registered_name', type(self.rule).__name__)!r} on "
+                f"{self.projection.name!r}, every {self.every} steps)")

@@ -666,6 +666,24 @@ class Network:
                 f"inputs={len(self.poisson_inputs) + len(self.array_inputs)}, "
                 f"monitors={len(self.spike_monitors) + len(self.state_monitors) + len(self.weight_monitors)})")
 
+    def _check_finite(self) -> None:
+        """Stop with a :class:`~dendrite_sim.core.errors.DivergenceError` naming the population,
+        the variable, a neuron and the time when a state variable or channel became NaN or
+        infinite (checked once per ``run`` call, after the steps)."""
+        from dendrite_sim.core.errors import DivergenceError
+
+        for pop in self.pops.values():
+            if not pop.is_model:
+                continue
+            for name, arr in (*pop.state.items(), *pop.channels.items()):
+                if not np.isfinite(arr).all():
+                    i = int(np.flatnonzero(~np.isfinite(arr))[0])
+                    what = "NaN" if np.isnan(arr[i]) else "infinite"
+                    raise DivergenceError(f"populations.{pop.name}.{name}",
+                                          f"diverged: became {what} (neuron {i}) by t = {self.t:.6g} ms; "
+                                          "expected finite values (a smaller dt, weaker weights or "
+                                          "slower plasticity usually help)")
+
     def run(self, duration: float | str) -> Network:
         """Advance the network by ``duration`` ms (a multiple of dt, or a string such as
         ``"1 s"``); state carries over. A non-finite, negative or misaligned duration raises
@@ -696,6 +714,7 @@ class Network:
                 m.record_due(self.step)
         for m in self.state_monitors:
             m.finish()
+        self._check_finite()
         for m in self.spike_monitors:
             if m.truncated and not m.warned:
                 warnings.warn(f"spike monitor {m.label} reached max_spikes; later spikes are not recorded",

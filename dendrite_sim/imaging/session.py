@@ -41,6 +41,13 @@ TRACE_NAMES = ("fluorescence", "neuropil", "dff", "dff_true", "calcium")
 _GT_ARRAYS = ("spike_times", "spike_unit", "burst_flag", "plateau_start", "plateau_stop", "plateau_unit")
 
 
+def _umask() -> int:
+    """The process's umask (read by setting and restoring it)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @dataclass
 class SyntheticSession:
     name: str
@@ -128,6 +135,7 @@ class SessionWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".tmp",
                                          dir=self.path.parent))
+        os.chmod(self.tmp, 0o777 & ~_umask())       # mkdtemp makes 0700; a session folder is shared
         self.committed = False
         self.traces = {}
         if allocate:
