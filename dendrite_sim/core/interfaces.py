@@ -184,6 +184,13 @@ class LearningRule(Part):
         """Rate face: per layer ``(dW, db)``, the rule's descent direction for this batch."""
         raise NotImplementedError(f"rule {self.registered_name!r} has no rate face")
 
+    def readout(self, net, x: np.ndarray) -> np.ndarray | None:
+        """The output pre-activation the network trained by this rule gives for ``x``, when it
+        is not the feedforward pass (e.g. the free fixed point of an energy-based network);
+        ``None``: ``net.forward(x).out``. Evaluation (the trainer, the map's training curves)
+        scores this answer."""
+        return None
+
     def after_step(self, net, lr: float) -> None:
         """Called after the trainer applied the update (e.g. to train a feedback pathway)."""
 

@@ -108,6 +108,17 @@ class RateNetwork:
                 self.b[l] += lr * db
         self.sync_feedback()
 
+    def feedback_angles(self) -> list[float | None]:
+        """Angle (degrees) between vec(B_l) and vec(W_{l+1}ᵀ) for every hidden layer l (None
+        where a matrix is zero or not finite)."""
+        out = []
+        for B, W in zip(self.B, self.W[1:]):
+            b, w = B.ravel(), W.T.ravel()
+            denom = np.linalg.norm(b) * np.linalg.norm(w)
+            cos = float(b @ w / denom) if denom > 0 else float("nan")
+            out.append(float(np.degrees(np.arccos(min(1.0, max(-1.0, cos))))) if np.isfinite(cos) else None)
+        return out
+
     def n_params(self) -> int:
         return sum(W.size + b.size for W, b in zip(self.W, self.b))
 

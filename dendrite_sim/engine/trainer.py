@@ -20,11 +20,20 @@ class History:
     test_loss: list = field(default_factory=list)
     train_accuracy: list = field(default_factory=list)
     test_accuracy: list = field(default_factory=list)
+    feedback_angle_deg: list = field(default_factory=list)   # per epoch: per hidden layer (deg)
 
 
-def evaluate(net, objective: Objective, x, y, n_classes) -> tuple[float, float | None]:
+def answer(net, x, rule: LearningRule | None = None) -> np.ndarray:
+    """The network's output pre-activation for ``x``: the rule's :meth:`LearningRule.readout`
+    where it defines one, else the forward pass."""
+    out = rule.readout(net, x) if rule is not None else None
+    return net.forward(x).out if out is None else out
+
+
+def evaluate(net, objective: Objective, x, y, n_classes, rule: LearningRule | None = None
+             ) -> tuple[float, float | None]:
     """(loss, accuracy) on a data set; accuracy is None for regression."""
-    out = net.forward(x).out
+    out = answer(net, x, rule)
     loss = objective.loss(out, y)
     acc = float(np.mean(objective.predict(out) == y)) if n_classes else None
     return loss, acc
@@ -38,8 +47,9 @@ def train(net, rule: LearningRule, objective: Objective, data: Dataset, *, epoch
     hist = History()
 
     def record(ep):
-        tl, ta = evaluate(net, objective, data.x_train, data.y_train, data.n_classes)
-        vl, va = evaluate(net, objective, data.x_test, data.y_test, data.n_classes)
+        tl, ta = evaluate(net, objective, data.x_train, data.y_train, data.n_classes, rule)
+        vl, va = evaluate(net, objective, data.x_test, data.y_test, data.n_classes, rule)
+        hist.feedback_angle_deg.append(net.feedback_angles() if hasattr(net, "feedback_angles") else [])
         hist.epoch.append(ep)
         hist.train_loss.append(tl)
         hist.test_loss.append(vl)

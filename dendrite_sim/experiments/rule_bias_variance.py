@@ -27,6 +27,7 @@ from dendrite_sim.core.errors import ScenarioError
 from dendrite_sim.core.interfaces import Experiment, require_substrate
 from dendrite_sim.core.registry import register
 from dendrite_sim.core.schema import Field
+from dendrite_sim.engine import trainer
 
 
 def _mean(values):
@@ -139,7 +140,7 @@ class RuleBiasVariance(Experiment):
                 if t in cp:
                     c["step"].append(t)
                     c["angle_hidden_deg"].append(gd.alignment_angle(rule, net, x0, y0, objective, rng)[0])
-                    c["train_loss"].append(objective.loss(net.forward(x0).out, y0))
+                    c["train_loss"].append(objective.loss(trainer.answer(net, x0, rule), y0))
                 idx = rng.choice(len(data0.x_train), size=train["batch_size"], replace=False)
                 net.apply(rule.update(net, data0.x_train[idx], data0.y_train[idx], objective, rng), lr)
                 rule.after_step(net, lr)

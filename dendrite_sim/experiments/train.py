@@ -12,13 +12,15 @@ metrics.json keys (stable):
 * ``final_train_accuracy``, ``final_test_accuracy`` — fraction correct after the last epoch
   (``null`` for regression tasks);
 * ``final_train_loss``, ``final_test_loss`` — the objective's mean loss after the last epoch
-  (for the reward objective: minus the expected reward);
+  (for the reward objective: minus the expected reward), on the network's answer (the rule's
+  ``readout`` where it defines one, e.g. the free fixed point of equilibrium propagation);
 * ``history`` — per-epoch lists ``epoch`` (0 = before training), ``train_loss``, ``test_loss``,
   ``train_accuracy``, ``test_accuracy``;
 * ``n_params`` — learned weights and biases; ``n_train``, ``n_test`` — data set sizes;
 * ``feedback_angle_deg`` — per hidden layer l, the angle between the feedback matrix B_l and
   W_{l+1}ᵀ (as vectors) after training: 0 for symmetric feedback, ≈ 90° for an untrained random
-  B, falling toward 0 when B is learned (Kolen–Pollack);
+  B, falling toward 0 when B is learned (Kolen–Pollack); ``feedback_angle_history_deg`` — the
+  same per epoch (epoch 0 = before training);
 * ``diverged`` — true when a loss became non-finite (such losses are written as ``null``).
 
 Figure: ``learning_curve.png`` (loss and, for classification, accuracy against epoch).
@@ -59,13 +61,7 @@ from dendrite_sim.engine import trainer
 
 def feedback_angles(net) -> list[float]:
     """Angle (degrees) between vec(B_l) and vec(W_{l+1}ᵀ) for every hidden layer l."""
-    out = []
-    for B, W in zip(net.B, net.W[1:]):
-        b, w = B.ravel(), W.T.ravel()
-        denom = np.linalg.norm(b) * np.linalg.norm(w)
-        cos = float(b @ w / denom) if denom > 0 else float("nan")
-        out.append(math.degrees(math.acos(min(1.0, max(-1.0, cos)))) if math.isfinite(cos) else None)
-    return out
+    return net.feedback_angles()
 
 
 def _clean(values) -> list:
@@ -256,6 +252,7 @@ class Train(Experiment):
             "n_train": int(len(data.x_train)),
             "n_test": int(len(data.x_test)),
             "feedback_angle_deg": feedback_angles(net),
+            "feedback_angle_history_deg": [_clean(a) for a in hist.feedback_angle_deg],
             "diverged": bool(diverged),
         }
 
