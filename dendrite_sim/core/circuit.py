@@ -153,7 +153,7 @@ def layered_circuit(sizes: list[int], feedback: str = "random", route: str = "la
     ways = [Pathway(f"ff{l}", names[l - 1], names[l], "basal") for l in range(1, L + 1)]
     for l in range(1, L):
         src = names[l + 1] if route == "layerwise" else names[-1]
-        mirror = f"ff{l + 1}" if route == "layerwise" else None
+        mirror = f"ff{l + 1}" if src == names[l + 1] else None     # Wᵀ of the layer above exists
         ways.append(Pathway(f"fb{l}", src, names[l], "apical", "feedback", feedback, mirror,
                             plastic=feedback == "learned"))
     return Circuit(tuple(pops), tuple(ways))

@@ -19,7 +19,8 @@ The loop of ``train`` with ``substrate = "spiking"`` (the rate loop is
 
 Test: after each epoch (and before training, epoch 0) every test example is presented in one
 forward phase of ``test_duration`` ms (``test_settle`` ms not averaged), without the teacher
-and without learning.
+and without learning. The training loss and accuracy of epoch 0 come from the same test-style
+presentation of as many training examples as there are test examples.
 """
 
 from __future__ import annotations
