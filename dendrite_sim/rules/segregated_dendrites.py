@@ -41,6 +41,7 @@ Faces:
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import expit
 
 from dendrite_sim.core.circuit import Phase
 from dendrite_sim.core.interfaces import LearningRule
@@ -49,7 +50,7 @@ from dendrite_sim.core.schema import Field
 
 
 def sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
+    return expit(x)
 
 
 def dsigmoid(x):
