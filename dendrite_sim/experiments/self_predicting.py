@@ -103,8 +103,9 @@ def traces_figure(traces, duration):
             ax.plot(t, tr[key], lw=1)
             ax.axvline(duration, color="k", lw=0.8, ls="--")
             ax.set_title(f"{title} — {label}", fontsize=9)
+            ax.set_ylabel("potential (model units)", fontsize=8)
             if row == 1:
-                ax.set_xlabel("time (forward | target)")
+                ax.set_xlabel("time (model units; forward | target)")
     fig.suptitle("Hidden pyramids for one example: forward phase, then target phase")
     fig.tight_layout()
     return fig
