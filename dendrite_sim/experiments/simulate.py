@@ -392,6 +392,8 @@ def raster_figure(spike_mons: dict, max_neurons: int, duration: float):
         ax.set_ylim(-0.5, min(max_neurons, m.pop.n) - 0.5)
         ax.set_ylabel(f"{name}\nneuron")
     axes[-1].set_xlabel("time (ms)")
+    fig.suptitle(f"Spikes of the first {max_neurons} neurons per population"
+                 + (" (red: burst onsets)" if any(m.record_bursts for m in spike_mons.values()) else ""))
     return fig
 
 
@@ -406,7 +408,9 @@ def traces_figure(state_mons: dict):
         values = m[v]
         for k in range(min(3, values.shape[1])):
             ax.plot(m.t, values[:, k], lw=0.8, label=f"neuron {m.idx[k]}")
-        ax.set_ylabel(f"{name}\n{v}")
+        unit = getattr(getattr(m.pop, "model", None), "units", {}).get(v)
+        ax.set_ylabel(f"{name}\n{v}" + (f" ({unit})" if unit and unit != "1" else ""))
     axes[0].legend(loc="upper right", frameon=False, fontsize=8)
     axes[-1].set_xlabel("time (ms)")
+    fig.suptitle("Recorded variables of the first recorded neurons")
     return fig

@@ -66,6 +66,7 @@ def rule_map_figure(per_rule: dict, curves: dict, widths: dict):
     orth = [per_rule[n]["decomposition"]["orthogonal_fraction"] for n in names]
     ax.bar(names, par, label="along −∇L")
     ax.bar(names, orth, bottom=par, label="orthogonal")
+    ax.set_xlabel("rule")
     ax.set_ylabel("fraction of ‖E ΔW‖²")
     ax.set_title("Fig 3 decomposition of the mean update\n(blue: along −∇L; orange: orthogonal to it)")
     ax.tick_params(axis="x", rotation=45)
