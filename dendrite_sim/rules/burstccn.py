@@ -109,11 +109,7 @@ class BurstCCN(MomentumRule):
         fwd, res = self.bursts(net, x, y, objective, rng)
         norm = 1.0 if self.batch_sum else 1.0 / x.shape[0]
         L = net.n_layers
-        deltas = []
-        for k in range(L):
-            eta = (self.output_lr if k == L - 1 else self.hidden_lr) * norm
-            d = res[k]["b_t"] - res[k]["b"]
-            deltas.append((eta * (d.T @ fwd.h[k]), eta * d.sum(axis=0)))
+        deltas = self._burst_deltas(fwd, res, norm)
         self.pending_Q = [norm * (res[k]["u"].T @ res[k]["e_up"]) for k in range(L - 1)]
         return self._step(net, deltas)
 

@@ -106,6 +106,16 @@ class MomentumRule(LearningRule):
         self.v = [(np.zeros_like(W), np.zeros_like(b)) for W, b in zip(net.W, net.b)]
         self.pending = None
 
+    def _burst_deltas(self, fwd, res, norm):
+        """Per layer ΔW = η (b_t − b) h_preᵀ, Δb = η Σ (b_t − b), η the layer's rate × ``norm``."""
+        L = len(res)
+        deltas = []
+        for k in range(L):
+            eta = (self.output_lr if k == L - 1 else self.hidden_lr) * norm
+            d = res[k]["b_t"] - res[k]["b"]
+            deltas.append((eta * (d.T @ fwd.h[k]), eta * d.sum(axis=0)))
+        return deltas
+
     def _step(self, net, deltas):
         """The step μ v + Δ − λ W per layer, and remember Δ for :meth:`after_step`."""
         if getattr(self, "v", None) is None or len(self.v) != net.n_layers:
@@ -205,11 +215,7 @@ class Burstprop(MomentumRule):
         fwd, res = self.bursts(net, x, y, objective, rng)
         norm = 1.0 if self.batch_sum else 1.0 / x.shape[0]
         L = net.n_layers
-        deltas = []
-        for k in range(L):
-            eta = (self.output_lr if k == L - 1 else self.hidden_lr) * norm
-            d = res[k]["b_t"] - res[k]["b"]
-            deltas.append((eta * (d.T @ fwd.h[k]), eta * d.sum(axis=0)))
+        deltas = self._burst_deltas(fwd, res, norm)
         self.pending_Z = [norm * (res[k]["u"].T @ res[k]["b_pre"]) for k in range(L - 1)]
         return self._step(net, deltas)
 
