@@ -29,6 +29,7 @@ from datetime import datetime
 from pathlib import Path
 
 import dendrite_sim
+from dendrite_sim import commands
 from dendrite_sim.core import registry
 from dendrite_sim.core.errors import ScenarioError, _printable
 from dendrite_sim.io.reference import summary
@@ -69,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     d = sub.add_parser("docs", help="write the scenario reference (docs/scenarios.md) from the schemas")
     d.add_argument("--out", default=None, help=f"file to write (default {DEFAULT_DOCS} in the source tree)")
     d.add_argument("--check", action="store_true", help="exit 1 if the file differs from a fresh one")
+    for mod in commands.discover():       # one file per further command (dendrite_sim/commands/)
+        mod.add_arguments(sub.add_parser(mod.NAME, help=mod.HELP))
+        _COMMANDS[mod.NAME] = mod.run
     return p
 
 
