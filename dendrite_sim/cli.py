@@ -71,8 +71,9 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default=None, help=f"file to write (default {DEFAULT_DOCS} in the source tree)")
     d.add_argument("--check", action="store_true", help="exit 1 if the file differs from a fresh one")
     for mod in commands.discover():       # one file per further command (dendrite_sim/commands/)
-        mod.add_arguments(sub.add_parser(mod.NAME, help=mod.HELP))
-        _COMMANDS[mod.NAME] = mod.run
+        cmd = sub.add_parser(mod.NAME, help=mod.HELP)
+        mod.add_arguments(cmd)
+        cmd.set_defaults(command_run=mod.run)
     return p
 
 
@@ -287,7 +288,8 @@ _COMMANDS = {"list": lambda a: cmd_list(a.kind), "check": cmd_check, "run": cmd_
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return _COMMANDS[args.command](args)
+        run = getattr(args, "command_run", None) or _COMMANDS[args.command]
+        return run(args)
     except ScenarioError as exc:
         print(exc.line(), file=sys.stderr)
         return 2
