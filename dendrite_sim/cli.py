@@ -24,7 +24,6 @@ import argparse
 import os
 import signal
 import sys
-import time
 from datetime import datetime
 from pathlib import Path
 
@@ -182,73 +181,32 @@ def _on_sigterm(signum, frame):
 
 
 def cmd_run(args) -> int:
-    from dendrite_sim.io import atomic, results
-    from dendrite_sim.io.scenario import load
+    from dendrite_sim.io import results
 
-    sc = load(args.scenario, overrides=args.set, seed=args.seed)
+    sc = _load_for_run(args)
     out = _out_dir(args)
-    try:
-        ctx = results.RunContext(out, sc.seed)
-        stale = out / "error.log"
-        if stale.exists():
-            stale.unlink()
-        results.write_status(out, "running", experiment=sc.resolved["scenario"]["experiment"])
-        results.write_config(out, sc.resolved)
-        results.write_provenance(out, sc.seed, sc.path)
-    except OSError as exc:
-        raise ScenarioError("--out", f"expected a directory I can write; {str(out)!r}: "
-                            f"{exc.strerror or exc}") from None
-
-    def record(state, reason=None):       # never let a full disk hide why the run stopped
-        try:
-            results.write_status(out, state, reason)
-        except OSError:
-            pass
-
     previous = None
     try:
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
     except ValueError:                    # not the main thread (a test harness): no handler
         pass
-    t0 = time.perf_counter()
     try:
-        metrics = sc.experiment.run(sc.cfg, ctx)
-        metrics = {"experiment": sc.resolved["scenario"]["experiment"], "seed": sc.seed,
-                   "wall_time_s": round(time.perf_counter() - t0, 3), **metrics}
-        results.write_metrics(out, metrics)
-    except ScenarioError as exc:          # a user's value refused during the run, or divergence
-        record("failed", exc.line().removeprefix("error: "))
-        raise
-    except (KeyboardInterrupt, _Terminated) as exc:
-        why = "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else "terminated (SIGTERM)"
-        record("interrupted", why)
-        print(f"error: interrupted: {why}; partial outputs are kept in {out}/ (status.json)", file=sys.stderr)
-        return 130 if isinstance(exc, KeyboardInterrupt) else 143
-    except MemoryError as exc:           # a size `check` could not foresee: the user's to change
-        reason = _printable(f"needs more memory than this machine has (MemoryError: {exc}); "
-                            "expected smaller sizes", 500)
-        record("failed", f"run: {reason}")
-        print(f"error: run: {reason}", file=sys.stderr)
-        return 2
-    except Exception as exc:  # a bug or a numerical failure: keep what was written, say where
-        import traceback
-
-        try:
-            atomic.write_text(out / "error.log", traceback.format_exc())
-        except OSError:
-            pass
-        reason = _printable(f"{type(exc).__name__}: {exc}", 500)
-        record("failed", reason)
-        print(f"error: run: {reason} (traceback in {out / 'error.log'}; "
-              "config.toml and provenance.json are kept)", file=sys.stderr)
-        return 1
+        outcome = results.execute(sc, out, interrupts=(KeyboardInterrupt, _Terminated))
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-    record("completed")
-    print(f"wrote {out}/ (metrics.json, timings.json, config.toml, provenance.json, status.json"
-          + "".join(f", {f}" for f in ctx.figures) + ")")
-    return 0
+    print(outcome.message, file=sys.stdout if outcome.code == 0 else sys.stderr)
+    return outcome.code
+
+
+def _load_for_run(args):
+    """The scenario of ``run``: a file with a ``[sweep]`` table runs its base point (the table
+    is for ``dendrite-sim sweep``)."""
+    from dendrite_sim.io.scenario import load, read_toml
+
+    data = read_toml(args.scenario)
+    data.pop("sweep", None)
+    return load(args.scenario, data=data, overrides=args.set, seed=args.seed)
 
 
 def cmd_export(args) -> int:

@@ -40,6 +40,7 @@ import os
 import sys
 import time
 import weakref
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -47,7 +48,7 @@ import numpy as np
 import tomli_w
 
 from dendrite_sim.core import rng as rngmod
-from dendrite_sim.core.errors import DivergenceError
+from dendrite_sim.core.errors import DivergenceError, ScenarioError, _printable
 from dendrite_sim.io import atomic
 from dendrite_sim.io.provenance import provenance
 
@@ -291,3 +292,92 @@ def write_metrics(out: Path, metrics: dict, ctx: RunContext | None = None) -> No
     ident = {k: results[k] for k in _IDENTITY_KEYS if k in results}
     atomic.write_json(out / TIMINGS_FILE, {**timings, **ident})
     atomic.write_json(out / METRICS_FILE, results)
+
+
+# ---------------------------------------------------------------------------------- one run
+@dataclass
+class RunOutcome:
+    """How :func:`execute` ended: ``state`` (``completed``, ``failed``, ``interrupted``), the
+    exit code the command line gives it (0; 2 for a user's value refused during the run, a
+    divergence or a MemoryError; 1 for a bug; 130 Ctrl-C; 143 SIGTERM), the one-line ``reason``
+    recorded in ``status.json``, the ``message`` the command line prints, the metrics written
+    and the figures saved."""
+
+    state: str
+    code: int
+    reason: str | None = None
+    message: str | None = None
+    metrics: dict | None = None
+    figures: list = field(default_factory=list)
+    error: BaseException | None = None
+
+
+def execute(sc, out: str | Path, progress: bool | None = None,
+            interrupts: tuple = (KeyboardInterrupt,)) -> RunOutcome:
+    """Run the loaded scenario ``sc`` (:func:`dendrite_sim.io.scenario.load`) into the run
+    directory ``out``: the one run path of ``dendrite-sim run`` and of every sweep point.
+
+    Writes ``status.json`` (running), ``config.toml`` and ``provenance.json`` first, then runs
+    the experiment and writes ``metrics.json`` / ``timings.json`` (with the CLI's
+    ``wall_time_s``) and ``status.json`` (completed). A failure is recorded, not raised: a
+    :class:`ScenarioError` (a value refused during the run, a divergence) or a MemoryError is
+    ``failed`` with code 2; any other exception writes its traceback to ``error.log`` and is
+    ``failed`` with code 1; an exception of ``interrupts`` (Ctrl-C, the CLI's SIGTERM) is
+    ``interrupted``. Only an unwritable ``out`` raises, as a :class:`ScenarioError` at ``--out``.
+    """
+    out = Path(out)
+    experiment = sc.resolved["scenario"]["experiment"]
+    try:
+        ctx = RunContext(out, sc.seed, progress=progress)
+        stale = out / "error.log"
+        if stale.exists():
+            stale.unlink()
+        write_status(out, "running", experiment=experiment)
+        write_config(out, sc.resolved)
+        write_provenance(out, sc.seed, sc.path)
+    except OSError as exc:
+        raise ScenarioError("--out", f"expected a directory I can write; {str(out)!r}: "
+                            f"{exc.strerror or exc}") from None
+
+    def record(state, reason=None):       # never let a full disk hide why the run stopped
+        try:
+            write_status(out, state, reason)
+        except OSError:
+            pass
+
+    t0 = time.perf_counter()
+    try:
+        metrics = sc.experiment.run(sc.cfg, ctx)
+        metrics = {"experiment": experiment, "seed": sc.seed,
+                   "wall_time_s": round(time.perf_counter() - t0, 3), **metrics}
+        write_metrics(out, metrics)
+    except ScenarioError as exc:          # a user's value refused during the run, or divergence
+        reason = exc.line().removeprefix("error: ")
+        record("failed", reason)
+        return RunOutcome("failed", 2, reason, exc.line(), error=exc)
+    except interrupts as exc:
+        why = "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else "terminated (SIGTERM)"
+        record("interrupted", why)
+        return RunOutcome("interrupted", 130 if isinstance(exc, KeyboardInterrupt) else 143, why,
+                          f"error: interrupted: {why}; partial outputs are kept in {out}/ (status.json)",
+                          error=exc)
+    except MemoryError as exc:           # a size `check` could not foresee: the user's to change
+        reason = "run: " + _printable(f"needs more memory than this machine has (MemoryError: {exc}); "
+                                      "expected smaller sizes", 500)
+        record("failed", reason)
+        return RunOutcome("failed", 2, reason, f"error: {reason}", error=exc)
+    except Exception as exc:  # a bug or a numerical failure: keep what was written, say where
+        import traceback
+
+        try:
+            atomic.write_text(out / "error.log", traceback.format_exc())
+        except OSError:
+            pass
+        reason = _printable(f"{type(exc).__name__}: {exc}", 500)
+        record("failed", reason)
+        return RunOutcome("failed", 1, reason, f"error: run: {reason} (traceback in {out / 'error.log'}; "
+                          "config.toml and provenance.json are kept)", error=exc)
+    record("completed")
+    return RunOutcome("completed", 0, metrics=metrics, figures=list(ctx.figures),
+                      message=f"wrote {out}/ (metrics.json, timings.json, config.toml, provenance.json, "
+                      "status.json" + "".join(f", {f}" for f in ctx.figures) + ")")
