@@ -10,7 +10,7 @@ from dendrite_sim.core.errors import ScenarioError
 from dendrite_sim.engine.circuit import SpikingCircuit, SpikingConfig
 
 CFG = dict(backend="numpy", dt=0.5, params={"g_B": 1.0, "g_A": 0.8}, output_params={"g_A": 0.0},
-           interneuron_params={"g_A": 0.0}, teacher_rate=1000.0, nudging_weight=0.05)
+           interneuron_params={"g_A": 0.0}, teacher_rate=1000.0, nudging_conductance=0.6)
 
 
 def test_microcircuit_description_has_interneurons_and_their_pathways():
@@ -32,15 +32,23 @@ def test_microcircuit_description_has_interneurons_and_their_pathways():
 def test_spiking_microcircuit_builds_and_nudges_interneurons_one_to_one():
     c = Microcircuit(hidden=[6]).describe(4, 3)
     sc = SpikingCircuit(c, SpikingConfig(**CFG), np.random.default_rng(0), seed=1)
-    np.testing.assert_array_equal(sc.weights("nudge1"), 0.05 * np.eye(3))
     assert sc.weights("ip1").shape == (3, 6) and sc.weights("pi1").shape == (6, 3)
-    # silence the output: its partner interneurons lose their nudging conductance
+    assert set(sc.nudgers) == {"inter1"} and sc.nudgers["inter1"][0] == "output"
+    # each interneuron is pulled toward its partner's somatic potential U: the nudging sources'
+    # mean conductances are g_E = f g_som, g_I = (1 − f) g_som, f = (U − E_I)/(E_E − E_I), set from
+    # the partner's mean potential over the last nudging interval
     rec = sc.present(np.ones(4), None, (Phase("forward", 100.0, 20.0),))
     assert rec["forward"].values["inter1"]["v_soma"].shape == (160, 3)
-    sc.net.state_monitor("inter1", ["soma_exc"])
-    sc.net.run(50.0)
-    g = sc.net.state_monitors[-1]["soma_exc"]
-    assert np.all(g >= 0) and g.max() > 0                    # conductance from partner spikes only
+    out = rec["forward"].values["output"]["v_soma"][-10:].mean(axis=0)       # the last 5 ms interval
+    teacher = sc.nudgers["inter1"][1]
+    f = np.clip((out + 8.0) / 16.0, 0.0, 1.0)
+    np.testing.assert_allclose(teacher.exc.spike_prob, np.repeat(f, 20) * teacher.p1, rtol=1e-12)
+    np.testing.assert_allclose(teacher.inh.spike_prob, np.repeat(1 - f, 20) * teacher.p1, rtol=1e-12)
+    sc.net.state_monitor("inter1", ["soma_exc", "soma_inh"])
+    sc.net.run(400.0)                                     # targets held: the conductances' means are exact
+    m = sc.net.state_monitors[-1]
+    np.testing.assert_allclose(m["soma_exc"].mean(axis=0), 0.6 * f, atol=0.04)
+    np.testing.assert_allclose(m["soma_inh"].mean(axis=0), 0.6 * (1 - f), atol=0.04)
 
 
 def test_circuit_consistency_and_stability_are_checked():

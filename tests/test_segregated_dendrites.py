@@ -127,7 +127,7 @@ def test_teacher_sets_the_mean_somatic_conductances():
     np.testing.assert_allclose(g_e, [1.0, 0.25], atol=0.03)      # ḡ_E = y · g_teach
     np.testing.assert_allclose(g_i, [0.0, 0.75], atol=0.03)      # ḡ_I = (1 − y) · g_teach
     sc.set_teacher(None)
-    assert not sc.teacher["exc"].spike_prob.any() and not sc.teacher["inh"].spike_prob.any()
+    assert not sc.teacher.exc.spike_prob.any() and not sc.teacher.inh.spike_prob.any()
 
 
 def test_presentation_windows_and_dense_weights():
@@ -231,7 +231,7 @@ def test_spiking_train_refuses_what_it_cannot_run(tmp_path, capsys, edit, key):
     s.write_text(XOR_SPIKING.replace(*edit))
     if key is None:
         assert main(["run", str(s), "--out", str(tmp_path / "r")]) == 2
-        assert "task.name" in capsys.readouterr().err
+        assert "spiking.input_range" in capsys.readouterr().err
         return
     assert main(["check", str(s)]) == 2
     err = capsys.readouterr().err

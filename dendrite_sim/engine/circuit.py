@@ -9,16 +9,29 @@ and the presentation of one example in phases.
 * every other population is a group of the configured neuron model; a pathway onto
   compartment ``c`` becomes an all-to-all projection onto the model's channel for ``c`` and the
   learned bias of a population is the constant drive of its basal compartment (the model's
-  ``circuit_ports``); a ``nudging`` pathway (one-to-one onto the soma, e.g. the pyramids an
-  interneuron mimics) is a fixed projection of weight ``nudging_weight`` onto the model's
-  excitatory somatic conductance channel;
+  ``circuit_ports``);
+* an input value x ∈ [lo, hi] (``input_range``, default [0, 1]) is coded as the rate
+  (x − lo)/(hi − lo) · ``input_rate``;
 * the **teacher** of the output population: for each output neuron ``teacher_sources``
   Poisson sources onto its excitatory somatic conductance channel and as many onto the
-  inhibitory one. During a phase with ``target = True`` a target value y ∈ [0, 1] sets the
-  mean conductances g_E = y · g_teach and g_I = (1 − y) · g_teach (Guerguiev et al. 2017:
-  g_E = target, g_I = 1 − target); in the other phases the teacher is silent. The weight of a
-  teacher synapse makes the mean exact in the time-stepped channel:
-  ḡ = k p w / (1 − e^{−dt/τ}) for k sources spiking with probability p per step.
+  inhibitory one. During a phase with ``target = True`` a target value y sets the mean
+  conductances g_E = f · g_teach and g_I = (1 − f) · g_teach, f = (y − lo)/(hi − lo) for
+  ``target_range`` = [lo, hi] (default [0, 1]: Guerguiev et al. 2017, g_E = target,
+  g_I = 1 − target); in the other phases the teacher is silent. The conductances pull the
+  soma toward the target potential U = E_I + f (E_E − E_I) (the model's reversal potentials),
+  which is where a soma that learns to predict itself from its basal dendrite ends (Sacramento
+  et al. 2018), so :meth:`SpikingCircuit.decode` maps a somatic potential back to target
+  space. The weight of a teacher synapse makes the mean exact in the time-stepped channel:
+  ḡ = k p w / (1 − e^{−dt/τ}) for k sources spiking with probability p per step;
+* a ``nudging`` pathway (one-to-one onto the soma: the SST-like interneurons of Sacramento et
+  al. 2018 and the pyramids of the layer above that they learn to mimic) is a teacher of the
+  same form whose target potential is the partner's somatic potential: every
+  ``nudging_interval`` ms, g_E = f g_som, g_I = (1 − f) g_som with
+  f = (Ū_partner − E_I)/(E_E − E_I) and Ū_partner the partner's mean somatic potential over
+  the last interval (the paper's i^I = g_E(E_E − u^I) + g_I(E_I − u^I) with
+  g_E = g_som (u_partner − E_I)/(E_E − E_I), g_I = −g_som (u_partner − E_E)/(E_E − E_I); the
+  engine passes no potentials between neurons, so the partner's potential is sampled at this
+  interval). ``nudging_conductance`` is g_som.
 
 :meth:`SpikingCircuit.present` runs the phases of one example and returns an
 :class:`ExampleRecord`: per phase, over its averaging window (the last ``duration − settle``
@@ -59,7 +72,38 @@ class SpikingConfig:
     init: str = "guerguiev"                              # "guerguiev" | "normal"
     init_scale: float = 1.0
     interneuron_params: dict = field(default_factory=dict)  # further overrides for interneurons
-    nudging_weight: float = 0.1                          # conductance jump per partner spike (nudging)
+    nudging_conductance: float = 0.8                     # g_som of an interneuron toward its partner
+    nudging_interval: float = 5.0                        # ms between updates of the nudging targets
+    input_range: tuple = (0.0, 1.0)                      # input values coded at rate 0 and input_rate
+    target_range: tuple = (0.0, 1.0)                     # target values at f = 0 (E_I) and 1 (E_E)
+    init_state: str = "random"                           # "self_predicting": W^IP, W^PI set from W, B
+
+
+@dataclass
+class ConductanceTeacher:
+    """Poisson sources onto a population's excitatory and inhibitory somatic conductances whose
+    means are g_E = f g, g_I = (1 − f) g per neuron: they pull the soma toward the potential
+    U = E_I + f (E_E − E_I)."""
+
+    exc: object
+    inh: object
+    k: int
+    p1: float
+    E_E: float
+    E_I: float
+
+    def set_fraction(self, f: np.ndarray) -> None:
+        f = np.repeat(np.clip(np.asarray(f, dtype=np.float64), 0.0, 1.0), self.k)
+        self.exc.spike_prob[:] = f * self.p1
+        self.inh.spike_prob[:] = (1.0 - f) * self.p1
+
+    def silence(self) -> None:
+        self.exc.spike_prob[:] = 0.0
+        self.inh.spike_prob[:] = 0.0
+
+    def fraction_of(self, U: np.ndarray) -> np.ndarray:
+        """f whose target potential is U."""
+        return (U - self.E_I) / (self.E_E - self.E_I)
 
 
 @dataclass
@@ -186,12 +230,7 @@ class SpikingCircuit:
         phi_max = getattr(self.model.Params(), "phi_max", 0.2)
         for q in sorted(circuit.pathways, key=lambda q: q.kind != "feedforward"):
             n_pre, n_post = circuit.population(q.pre).n, circuit.population(q.post).n
-            if q.kind == "nudging":                      # fixed one-to-one somatic conductance
-                idx = np.arange(n_post)
-                proj = net.projection(q.pre, q.post, ports["teacher"][0], "pairs", weight=cfg.nudging_weight,
-                                      pre_idx=idx, post_idx=idx, name=q.name)
-                self._order[q.name] = (proj.conn.indices.astype(np.int64), proj.conn.pre_indices().astype(np.int64))
-                self.proj[q.name] = proj
+            if q.kind == "nudging":                      # a teacher toward the partner's potential
                 continue
             if q.feedback == "symmetric":
                 if q.mirrors is None:
@@ -216,7 +255,12 @@ class SpikingCircuit:
             self.set_weights(q.name, W, sync=False)
             if q.kind == "feedforward" and b is not None:
                 net[q.post].bias[ports[q.compartment][1]][:] = b
-        self._teacher(circuit, cfg, ports["teacher"])
+        self.teacher = self._conductance_teacher("teacher", circuit.output.name, cfg.teacher_conductance)
+        self.nudgers = {q.post: (q.pre, self._conductance_teacher(f"nudger_{q.post}", q.post,
+                                                                  cfg.nudging_conductance))
+                        for q in circuit.pathways if q.kind == "nudging"}
+        if cfg.init_state == "self_predicting":
+            self.set_self_predicting()
         self.spike_monitors = {p.name: net.spike_monitor(p.name, events=False, bursts=False)
                                for p in circuit.populations}
         self.recorded = {}
@@ -230,9 +274,12 @@ class SpikingCircuit:
 
     def _check_euler(self, cfg):
         """Refuse a time step above the model's stability bound (``NeuronModel.stable_dt``), with
-        the teacher's somatic conductance added on the output."""
+        the teacher's somatic conductance added on the output and the nudging conductance on
+        interneurons."""
+        nudged = {q.post for q in self.circuit.pathways if q.kind == "nudging"}
         for name, p in self.params.items():
             extra = cfg.teacher_conductance if name == self.circuit.output.name else 0.0
+            extra = cfg.nudging_conductance if name in nudged else extra
             limit = self.model.stable_dt(p, extra)
             if cfg.dt >= limit:
                 raise ScenarioError("spiking.dt", f"expected dt < {limit:.3g} ms: population {name!r} "
@@ -240,38 +287,71 @@ class SpikingCircuit:
                                     f"unstable at dt = {cfg.dt:g} ms")
 
     # ------------------------------------------------------------------ teacher and input
-    def _teacher(self, circuit, cfg, channels):
-        out = circuit.output
+    def _conductance_teacher(self, name: str, pop: str, conductance: float) -> ConductanceTeacher:
+        """``teacher_sources`` Poisson sources per neuron of ``pop`` onto each of the model's
+        teacher channels (excitatory, inhibitory), weighted so that all sources of a neuron at
+        full rate give the mean conductance ``conductance``."""
+        cfg, n = self.cfg, self.circuit.population(pop).n
         k = int(cfg.teacher_sources)
-        self.teacher = {}
-        pre_idx = np.arange(out.n * k)
-        post_idx = np.repeat(np.arange(out.n), k)
         p1 = cfg.teacher_rate * cfg.dt / 1000.0
         if not 0 < p1 <= 1:
             raise ScenarioError("spiking.teacher_rate", f"expected a rate in (0, {1000.0 / cfg.dt:g}] Hz "
                                 f"at dt = {cfg.dt:g} ms, got {cfg.teacher_rate:g}")
-        for sign, ch in zip(("exc", "inh"), channels):
-            name = f"teacher_{sign}"
-            self.net.poisson_group(name, out.n * k, 0.0, bursts=False)
-            decay = self.net[out.name].decay[ch]
-            w = cfg.teacher_conductance * (1.0 - decay) / (k * p1)
-            self.net.projection(name, out.name, ch, "pairs", weight=w, pre_idx=pre_idx, post_idx=post_idx,
-                                name=f"{name}->{out.name}")
-            self.teacher[sign] = self.net[name]
-        self._p1, self._k = p1, k
+        pre_idx, post_idx = np.arange(n * k), np.repeat(np.arange(n), k)
+        groups = []
+        for sign, ch in zip(("exc", "inh"), self.model.circuit_ports["teacher"]):
+            src = f"{name}_{sign}"
+            self.net.poisson_group(src, n * k, 0.0, bursts=False)
+            w = conductance * (1.0 - self.net[pop].decay[ch]) / (k * p1)
+            self.net.projection(src, pop, ch, "pairs", weight=w, pre_idx=pre_idx, post_idx=post_idx,
+                                name=f"{src}->{pop}")
+            groups.append(self.net[src])
+        p = self.params[pop]
+        return ConductanceTeacher(groups[0], groups[1], k, p1, float(p.E_E), float(p.E_I))
 
     def set_input(self, x: np.ndarray) -> None:
-        self.input.spike_prob[:] = np.clip(x, 0.0, 1.0) * (self.cfg.input_rate * self.dt / 1000.0)
+        lo, hi = self.cfg.input_range
+        f = np.clip((np.asarray(x, dtype=np.float64) - lo) / (hi - lo), 0.0, 1.0)
+        self.input.spike_prob[:] = f * (self.cfg.input_rate * self.dt / 1000.0)
 
     def set_teacher(self, y: np.ndarray | None) -> None:
-        """Teacher conductances for target ``y`` (values in [0, 1]); ``None`` silences it."""
+        """Teacher conductances for target ``y`` (in ``target_range``); ``None`` silences it."""
         if y is None:
-            self.teacher["exc"].spike_prob[:] = 0.0
-            self.teacher["inh"].spike_prob[:] = 0.0
+            self.teacher.silence()
             return
-        y = np.repeat(np.clip(np.asarray(y, dtype=np.float64), 0.0, 1.0), self._k)
-        self.teacher["exc"].spike_prob[:] = y * self._p1
-        self.teacher["inh"].spike_prob[:] = (1.0 - y) * self._p1
+        lo, hi = self.cfg.target_range
+        self.teacher.set_fraction((np.asarray(y, dtype=np.float64) - lo) / (hi - lo))
+
+    def decode(self, v_soma: np.ndarray) -> np.ndarray:
+        """A somatic potential of the output as a target value: the inverse of the teacher's code,
+        y = lo + (U − E_I)/(E_E − E_I) · (hi − lo)."""
+        lo, hi = self.cfg.target_range
+        return lo + self.teacher.fraction_of(np.asarray(v_soma, dtype=np.float64)) * (hi - lo)
+
+    def _nudge(self, t0: float) -> None:
+        """Point every interneuron's nudging teacher at its partner's mean somatic potential
+        since ``t0``."""
+        for partner, teacher in self.nudgers.values():
+            mon = self.state_monitors[partner]
+            t = mon.t
+            sel = t >= t0 - 1e-9
+            if sel.any():
+                teacher.set_fraction(teacher.fraction_of(mon["v_soma"][sel].mean(axis=0)))
+
+    def set_self_predicting(self) -> None:
+        """Interneuron weights of the self-predicting state (Sacramento et al. 2018): each
+        interneuron's basal weights and bias equal its partner pyramid's (W^IP_l = W^PP_{l+1},
+        b^IP_l = b_{l+1}: same basal potential, so the same rate when the models match) and
+        W^PI_l = −W^td_l, so that the interneurons cancel the top-down input on the apical
+        dendrites when no target is shown."""
+        for q in self.circuit.pathways:
+            if q.kind != "nudging":
+                continue
+            l = q.post.removeprefix("inter")
+            ff = next(f for f in self.circuit.feedforward() if f.post == q.pre)
+            self.set_weights(f"ip{l}", self.weights(ff.name), sync=False)
+            self.bias(q.post)[:] = self.bias(q.pre)
+            self.set_weights(f"pi{l}", -self.weights(f"td{l}"), sync=False)
 
     # ------------------------------------------------------------------ weights
     def weights(self, pathway: str) -> np.ndarray:
@@ -302,6 +382,18 @@ class SpikingCircuit:
                 self.set_weights(q.name, self.weights(q.mirrors).T, sync=False)
 
     # ------------------------------------------------------------------ presentation
+    def _run(self, duration: float) -> None:
+        """Run ``duration`` ms; with interneurons, in intervals between updates of their nudging."""
+        if not self.nudgers:
+            self.net.run(duration)
+            return
+        end = self.net.t + duration
+        step = self.cfg.nudging_interval
+        while self.net.t < end - 1e-9:
+            t0 = self.net.t
+            self.net.run(min(step, end - t0))
+            self._nudge(t0)
+
     def present(self, x: np.ndarray, target: np.ndarray | None, phases) -> ExampleRecord:
         """Run the phases of one example; averages of each phase's window."""
         for m in (*self.spike_monitors.values(), *self.state_monitors.values()):
@@ -312,7 +404,7 @@ class SpikingCircuit:
         for ph in phases:
             self.set_teacher(target if ph.target else None)
             t_begin = self.net.t
-            self.net.run(ph.duration)
+            self._run(ph.duration)
             t0, t1 = t_begin + ph.settle, self.net.t
             values = {}
             for name, mon in self.state_monitors.items():

@@ -10,8 +10,9 @@ The loop of ``train`` with ``substrate = "spiking"`` (the rate loop is
 2. the rule's :meth:`~dendrite_sim.core.interfaces.LearningRule.example_update` returns
    ``{pathway: (dW, db)}`` and the loop applies ``W += lr · dW``, ``b += lr · db``;
 3. the objective reads the output ``readout`` of the forward phase — ``"v_soma"`` (mean
-   somatic potential over the window) or ``"spike_rate"`` (Hz) — for the training loss and
-   accuracy of the epoch (online, as the examples are learned);
+   somatic potential over the window), ``"spike_rate"`` (Hz) or ``"target"`` (the mean somatic
+   potential decoded into target space, :meth:`SpikingCircuit.decode`, for regression) — for the
+   training loss and accuracy of the epoch (online, as the examples are learned);
 4. if the rule defines :meth:`~dendrite_sim.core.interfaces.LearningRule.example_gradient`, the
    angle between its update and backprop's of the rate network with the same weights is
    recorded per hidden pathway; the epoch's value is the angle between the sums of the epoch's
@@ -58,16 +59,17 @@ def target_vector(y, n_out: int, n_classes: int | None) -> np.ndarray:
     return np.asarray(y, dtype=np.float64)
 
 
-def readout(rec, phase: str, out: str, how: str) -> np.ndarray:
-    r = rec[phase]
+def readout(sc, rec, phase: str, how: str) -> np.ndarray:
+    r, out = rec[phase], sc.circuit.output.name
     if how == "spike_rate":
         return r.rate(out) * 1000.0
+    if how == "target":
+        return sc.decode(r.mean(out, "v_soma"))
     return r.mean(out, "v_soma")
 
 
 def evaluate(sc, objective, x, y, n_classes, phase: Phase, how: str):
-    out = sc.circuit.output.name
-    a = np.stack([readout(sc.present(xi, None, (phase,)), phase.name, out, how) for xi in x])
+    a = np.stack([readout(sc, sc.present(xi, None, (phase,)), phase.name, how) for xi in x])
     loss = float(objective.loss(a, y))
     acc = float(np.mean(objective.predict(a) == y)) if n_classes else None
     return loss, acc
@@ -80,7 +82,6 @@ def train(sc, rule, objective, data, *, epochs: int, lr: float, rng: np.random.G
     hist = SpikingHistory()
     phases = rule.phases()
     fwd_name = phases[0].name
-    out = sc.circuit.output.name
     n_out = sc.circuit.output.n
     xt, yt = data.x_test, data.y_test
     if n_test:
@@ -112,7 +113,7 @@ def train(sc, rule, objective, data, *, epochs: int, lr: float, rng: np.random.G
             rec = sc.present(data.x_train[i], tgt, phases)
             if ep == 1 and k == 0:
                 hist.traces["first"] = rec
-            a_out[k] = readout(rec, fwd_name, out, readout_how)
+            a_out[k] = readout(sc, rec, fwd_name, readout_how)
             ups = rule.example_update(sc, rec)
             ref = rule.example_gradient(sc, rec) if hidden_paths else None
             if ref is not None:

@@ -140,7 +140,18 @@ class Train(Experiment):
                           "normal with std init_scale/√fan-in", choices=("guerguiev", "normal")),
             "init_scale": Field("float", 1.0, "std × √fan-in of normal initial weights", lo=0),
             "readout": Field("str", "v_soma", "what the objective reads from the output in the "
-                             "forward phase", choices=("v_soma", "spike_rate")),
+                             "forward phase: the mean somatic potential, the spike rate (Hz), or the "
+                             "mean somatic potential decoded into target space (regression)",
+                             choices=("v_soma", "spike_rate", "target")),
+            "input_range": Field("float_list", [0.0, 1.0], "input values [lo, hi] coded at rate 0 and at "
+                                 "input_rate (linear between)"),
+            "target_range": Field("float_list", [0.0, 1.0], "target values [lo, hi] whose teacher "
+                                  "conductances pull the output soma to E_I and to E_E (linear between)"),
+            "interneuron_params": Field("table", {}, "further overrides for interneurons (microcircuit)"),
+            "nudging_conductance": Field("float", 0.8, "somatic conductance g_som pulling an interneuron "
+                                         "toward its partner pyramid's potential (microcircuit)", lo=0),
+            "nudging_interval": Field("quantity", "5 ms", "interval between updates of the interneurons' "
+                                      "nudging targets", dimension="time", lo=0, lo_open=True),
             "test_duration": Field("quantity", "100 ms", "forward phase of a test example",
                                    dimension="time", lo=0, lo_open=True),
             "test_settle": Field("quantity", "30 ms", "start of a test phase not averaged",
@@ -179,12 +190,20 @@ class Train(Experiment):
                                 f"expected one of {', '.join(ok)}")
         hidden_p = model.make_params(sp["params"], key="spiking.params")
         out_p = model.make_params({**sp["params"], **sp["output_params"]}, key="spiking.output_params")
-        for p, extra in ((hidden_p, 0.0), (out_p, sp["teacher_conductance"])):
+        checks = [(hidden_p, 0.0), (out_p, sp["teacher_conductance"])]
+        if any(q.kind == "nudging" for q in cfg["architecture"].describe(1, 1).pathways):
+            checks.append((model.make_params({**sp["params"], **sp["interneuron_params"]},
+                                             key="spiking.interneuron_params"), sp["nudging_conductance"]))
+        for p, extra in checks:
             limit = model.stable_dt(p, extra)
             if sp["dt"] >= limit:
                 raise ScenarioError("spiking.dt", f"expected dt < {limit:.3g} ms: {sp['neuron']} with these "
-                                    f"parameters (and teacher conductance {extra:g}) is unstable at "
+                                    f"parameters (and teacher or nudging conductance {extra:g}) is unstable at "
                                     f"dt = {sp['dt']:g} ms")
+        for key in ("input_range", "target_range"):
+            r = sp[key]
+            if len(r) != 2 or not r[0] < r[1]:
+                raise ScenarioError(f"spiking.{key}", f"expected two values [lo, hi] with lo < hi, got {list(r)}")
         if sp["test_settle"] >= sp["test_duration"]:
             raise ScenarioError("spiking.test_settle", f"expected less than test_duration = "
                                 f"{sp['test_duration']:g} ms")
@@ -267,18 +286,27 @@ class Train(Experiment):
         tr, sp = cfg["training"], cfg["spiking"]
         objective, rule = copy.deepcopy(cfg["objective"]), copy.deepcopy(cfg["rule"])
         data = cfg["task"].dataset(ctx.rng("task"))
+        lo, hi = sp["input_range"]
         for name, x in (("x_train", data.x_train), ("x_test", data.x_test)):
-            if x.min() < 0 or x.max() > 1:
-                raise ScenarioError("task.name", f"the spiking substrate rate-codes inputs in [0, 1]; task "
-                                    f"{cfg['task'].registered_name!r} gives {name} in [{x.min():.3g}, {x.max():.3g}]")
-        if not data.n_classes and (data.y_train.min() < 0 or data.y_train.max() > 1):
-            raise ScenarioError("task.name", "the spiking teacher needs regression targets in [0, 1]")
+            if x.min() < lo or x.max() > hi:
+                raise ScenarioError("spiking.input_range", f"the spiking substrate rate-codes inputs in "
+                                    f"[{lo:g}, {hi:g}]; task {cfg['task'].registered_name!r} gives {name} in "
+                                    f"[{x.min():.3g}, {x.max():.3g}]")
+        lo, hi = sp["target_range"]
+        if not data.n_classes and (data.y_train.min() < lo or data.y_train.max() > hi):
+            raise ScenarioError("spiking.target_range", f"the spiking teacher codes regression targets in "
+                                f"[{lo:g}, {hi:g}]; task {cfg['task'].registered_name!r} gives y_train in "
+                                f"[{data.y_train.min():.3g}, {data.y_train.max():.3g}]")
         circuit = cfg["architecture"].describe(data.n_in, data.n_out)
         scfg = SpikingConfig(neuron=sp["neuron"], params=dict(sp["params"]), output_params=dict(sp["output_params"]),
                              dt=sp["dt"], backend=sp["backend"], input_rate=sp["input_rate"],
                              teacher_sources=sp["teacher_sources"], teacher_rate=sp["teacher_rate"],
                              teacher_conductance=sp["teacher_conductance"], init=sp["init"],
-                             init_scale=sp["init_scale"])
+                             init_scale=sp["init_scale"], interneuron_params=dict(sp["interneuron_params"]),
+                             nudging_conductance=sp["nudging_conductance"],
+                             nudging_interval=sp["nudging_interval"], input_range=tuple(sp["input_range"]),
+                             target_range=tuple(sp["target_range"]),
+                             init_state=getattr(cfg["architecture"], "init_state", "random"))
         sc = SpikingCircuit(circuit, scfg, ctx.rng("init"), seed=ctx.seed)
         test_phase = Phase("forward", sp["test_duration"], sp["test_settle"])
         t0 = time.perf_counter()
