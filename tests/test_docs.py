@@ -80,3 +80,95 @@ def test_list_shows_whole_sentences_and_presets(capsys):
         if line.startswith("  ") and not line.startswith("  stp ") and not line.startswith("  rule "):
             desc = line.split(None, 1)[1] if len(line.split(None, 1)) > 1 else ""
             assert not desc or desc.rstrip()[-1] in ".)]" or len(desc) < 160, line
+
+
+# --------------------------------------------------------------------------- docs/models.md
+MODELS = ROOT / "docs" / "models.md"
+DESIGN = ROOT / "docs" / "design.md"
+
+
+def _sections(text):
+    """{anchor id: [table rows (cells)]} — rows of the tables that follow a heading, for every
+    anchor written just before that heading."""
+    import re
+    out, pending, current = {}, [], []
+    for line in text.splitlines():
+        m = re.fullmatch(r'<a id="([^"]+)"></a>', line.strip())
+        if m:
+            pending.append(m.group(1))
+            out.setdefault(m.group(1), [])
+        elif line.startswith("#"):
+            current, pending = pending, []
+        elif line.startswith("| `"):
+            cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
+            for a in current + pending:
+                out[a].append(cells)
+    return out
+
+
+def _same(doc: str, value) -> bool:
+    if isinstance(value, bool):
+        return doc == str(value).lower()
+    try:
+        return abs(float(doc) - float(value)) <= 1e-4 * max(1.0, abs(float(value)))
+    except ValueError:
+        return doc == str(value)
+
+
+def test_models_doc_has_a_section_for_every_built_in_part():
+    sections = _sections(MODELS.read_text(encoding="utf-8"))
+    builtin = set(registry.builtin_modules())
+    for kind in ("neuron", "rule", "objective", "indicator"):
+        for name, cls in registry.available(kind).items():
+            if cls.__module__ in builtin:
+                assert f"{kind}-{name}" in sections, f"docs/models.md has no section for {kind} {name!r}"
+
+
+def test_models_doc_parameter_tables_match_the_registered_parts():
+    sections = _sections(MODELS.read_text(encoding="utf-8"))
+    checked = 0
+    for name, cls in registry.available("neuron").items():
+        rows = {r[0]: r for r in sections[f"neuron-{name}"] if len(r) == 3}
+        defaults = cls.Params._field_defaults
+        assert set(rows) == set(defaults), (name, set(rows) ^ set(defaults))
+        for field, (_, value, unit) in rows.items():
+            assert _same(value, defaults[field]), (name, field, value, defaults[field])
+            assert unit == cls.units.get(field, "1"), (name, field, unit)
+            checked += 1
+    us = registry.get("rule", "urbanczik_senn")
+    for field, value, unit in (r for r in sections["rule-urbanczik_senn"] if len(r) == 3):
+        assert _same(value, us.Params._field_defaults[field]) and unit == us.units[field], field
+        checked += 1
+    assert checked > 100
+
+
+def test_models_doc_preset_tables_match_the_code():
+    from dendrite_sim.synapses import stp
+    sections = _sections(MODELS.read_text(encoding="utf-8"))
+    variants = {0: "tsodyks2", 1: "mongillo", 2: "payeur"}
+    rows = {r[0]: r for r in sections["stp"] if r[0] in stp.PRESETS}
+    assert set(rows) == set(stp.PRESETS)
+    for name, p in stp.PRESETS.items():
+        _, U, tau_D, tau_F, f, variant, _src = rows[name]
+        assert all(_same(a, b) for a, b in ((U, p.U), (tau_D, p.tau_D), (tau_F, p.tau_F), (f, p.f))), name
+        assert variant == variants[int(p.variant)], name
+    stdp = registry.get("rule", "stdp")
+    rows = {r[0]: r[1:] for r in sections["stdp"] if r[0] in stdp.presets}
+    assert set(rows) == set(stdp.presets)
+    fields = ("A2_plus", "A3_plus", "A2_minus", "A3_minus", "tau_plus", "tau_minus", "tau_x", "tau_y",
+              "nearest")
+    for name, p in stdp.presets.items():
+        assert (p.w_min, p.w_max) == (0.0, 1.0)
+        for field, doc in zip(fields, rows[name]):
+            assert _same(doc, getattr(p, field)), (name, field, doc)
+
+
+def test_user_docs_links_resolve():
+    import re
+    anchors = {p.name: set(_sections(p.read_text(encoding="utf-8"))) for p in (MODELS, DESIGN)}
+    for page in (MODELS, DESIGN, ROOT / "docs" / "user_model.md", ROOT / "README.md"):
+        for target, anchor in re.findall(r"\]\(((?:docs/)?[\w.]+\.md)(?:#([\w-]+))?\)", page.read_text(encoding="utf-8")):
+            path = (page.parent / target) if page.parent.name == "docs" else ROOT / target
+            assert path.is_file(), (page.name, target)
+            if anchor:
+                assert anchor in anchors.get(path.name, set()), (page.name, target, anchor)

@@ -113,7 +113,7 @@ def const_drive(T, values, n=None):
 
 
 def burst_stats(times, window=16.0):
-    """Events and bursts as in REFERENCE §1: an event is a spike after > ``window`` ms of
+    """Events and bursts as in docs/models.md#neuron-naud_sprekeler: an event is a spike after > ``window`` ms of
     silence; it is a burst when the next spike follows within ``window`` ms."""
     times = np.asarray(times)
     if len(times) == 0:
@@ -205,7 +205,7 @@ def test_naud_sprekeler_rheobase_within_5_percent_of_analytic():
     M = NaudSprekeler
     p = M.make_params()
     analytic = rheobase(p)
-    rule_of_thumb = 20.0 * p.C_s / p.tau_s          # REFERENCE §1: ≈ 20 mV · C_s/τ_s
+    rule_of_thumb = 20.0 * p.C_s / p.tau_s          # docs/models.md#neuron-naud_sprekeler: ≈ 20 mV · C_s/τ_s
     assert abs(analytic - rule_of_thumb) / rule_of_thumb < 0.02
     currents = np.arange(430.0, 490.0, 0.5)
     _, spikes = simulate(M, p, const_drive(15000, [currents, 0.0]))

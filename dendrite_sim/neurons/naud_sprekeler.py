@@ -18,7 +18,7 @@ spike and counted down by dt; the box is on in the steps where more than half a 
 synaptic channels ``soma_exc``, ``soma_inh``, ``dend_exc``, ``dend_inh`` (currents, summed with
 their sign: inhibitory weights are negative) plus the injected drive of each compartment.
 
-Defaults (auryn NaudGroup / REFERENCE §1): E_L −70 mV, τ_s 16 ms, C_s 370 pF, g_s 1300 pA,
+Defaults (auryn NaudGroup; docs/models.md#neuron-naud_sprekeler): E_L −70 mV, τ_s 16 ms, C_s 370 pF, g_s 1300 pA,
 b_w −200 pA, τ_ws 100 ms, τ_d 7 ms, C_d 170 pF, g_d 1200 pA, a_w −13 nS, τ_wd 30 ms,
 c_d 2600 pA, E_d −38 mV, D 6 mV, θ_0 −50 mV, Δθ 2 mV, τ_θ 27 ms; w_d starts at 0.1 mV
 (auryn's 1e-4 V).

@@ -11,7 +11,7 @@ and burst fractions can be compared, and the same network can be timed in both s
   units of the leak, w_e 0.6 (6 nS) and w_i 6.7 (67 nS), E_e 0 mV, E_i −80 mV, rest −60 mV,
   threshold −50 mV, reset −60 mV, refractory 5 ms; initial v ~ N(−65, 5) mV,
   g_e ~ N(4, 1.5), g_i ~ N(20, 12) (self-sustained activity).
-* ``pyr_stp`` — PYR-STP: Naud–Sprekeler two-compartment neurons (REFERENCE §1) with Poisson
+* ``pyr_stp`` — PYR-STP: Naud–Sprekeler two-compartment neurons (docs/models.md#neuron-naud_sprekeler) with Poisson
   drive and two recurrent projections with Payeur et al.'s extended Tsodyks–Markram synapses.
 
 All use forward Euler at dt = 0.1 ms (``method="euler"``), as dendrite_sim does.
