@@ -35,6 +35,31 @@ weak nudging, the hidden update approximates backprop with the top-down weights 
 steady state is found by damped Gauss–Seidel sweeps to a tolerance (see
 :func:`dendrite_sim.engine.microcircuit.settle`).
 
+**Spiking face** (:meth:`DendriticMicrocircuit.example_update`), on a
+:class:`~dendrite_sim.engine.circuit.SpikingCircuit` of rate-function neurons with basal,
+apical and somatic compartments (``guerguiev``: B, A, C, rate φ(C) = φ_max σ(C), Poisson
+spikes) built from the ``microcircuit`` architecture: interneurons nudged toward their partner
+pyramids' somatic potentials, the output toward the target potential by the teacher. Each
+example is shown in a forward phase (input only) and a target phase (teacher on), each
+``phase_duration`` ms with the first ``settle`` ms not averaged (bars: window means; PSP̄ the
+mean presynaptic PSP, the PSP kernel of the postsynaptic model), and the rules are the rate
+rules with the potentials and rates of the window:
+
+* forward, in the target phase: ΔW^PP = η_k [φ(C̄) − φ(k_B B̄)] PSP̄_preᵀ, Δb = η_k [φ(C̄) − φ(k_B B̄)],
+  k_B = g_B/(g_L + g_B + g_A) (the basal prediction of the soma; with no apical input, as on
+  the output, it is exact at the fixed point C = k_B B, so a nudged output ends at the target
+  potential);
+* interneurons, in the forward phase (``interneuron_phase = "free"``) or the target phase:
+  ΔW^IP = η_IP [φ(C̄^I) − φ(k_B B̄^I)] PSP̄ᵀ of the pyramids below, Δb^IP likewise,
+  ΔW^PI = η_PI (0 − Ā) PSP̄_Iᵀ (Ā: apical potential of the pyramids);
+* top-down (``feedback = "learned"``), in the target phase: ΔW^td = η_TD [φ(C̄) − φ(W^td PSP̄_out)] PSP̄_outᵀ.
+
+With ``interneurons = "ideal"`` the interneuron weights are reset to the self-predicting state
+of the current forward weights after every example (:meth:`SpikingCircuit.set_self_predicting`).
+:meth:`example_gradient` is backprop through the rate network that shares the weights, at the
+same averages (E^l = (W^{l+1})ᵀ E^{l+1} · k_B φ′(C̄^l), E^N the output's error), so ``train``
+reports the angle of the hidden update per layer.
+
 **Plain networks.** On a plain :class:`~dendrite_sim.engine.rate.RateNetwork` (e.g. a ``layered``
 network in the ``rule_bias_variance`` map) the rule reads the network as a microcircuit with the
 paper's conductances whose free steady state is that network's forward pass: W^PP_{k,k−1} =
@@ -48,6 +73,10 @@ network's output a_L (so do the interneurons that mimic them); the hidden error 
 
 from __future__ import annotations
 
+import numpy as np
+from scipy.special import expit
+
+from dendrite_sim.core.circuit import Phase
 from dendrite_sim.core.interfaces import LearningRule
 from dendrite_sim.core.registry import register
 from dendrite_sim.core.schema import Field
@@ -116,10 +145,20 @@ class DendriticMicrocircuit(LearningRule):
         "interneurons": Field("str", "learned", "'learned': interneuron weights follow their rules "
                               "(eta_ip, eta_pi); 'ideal': reset to the self-predicting state before "
                               "every update", choices=("learned", "ideal")),
+        "phase_duration": Field("float", 50.0, "spiking substrate: length of the forward and of the "
+                                "target phase (ms)", lo=0, lo_open=True),
+        "settle": Field("float", 20.0, "spiking substrate: ms at the start of each phase not "
+                        "averaged (ms)", lo=0),
     }
 
     def __init__(self, eta_forward=(), eta_ip=0.0, eta_pi=0.0, eta_topdown=0.0, learn_hidden=True,
-                 interneuron_phase="free", interneurons="learned"):
+                 interneuron_phase="free", interneurons="learned", phase_duration=50.0, settle=20.0):
+        if settle >= phase_duration:
+            from dendrite_sim.core.errors import ScenarioError
+
+            raise ScenarioError("rule.settle", f"expected settle < phase_duration = {phase_duration:g} ms, "
+                                f"got {settle:g}")
+        self.phase_duration, self.settle = phase_duration, settle
         self.eta_forward = list(eta_forward)
         self.eta_ip, self.eta_pi, self.eta_topdown = eta_ip, eta_pi, eta_topdown
         self.learn_hidden, self.interneurons = learn_hidden, interneurons
@@ -216,6 +255,73 @@ class DendriticMicrocircuit(LearningRule):
             c.b_IP[l] += lr * self.eta_ip * dbIP
             c.W_PI[l] += lr * self.eta_pi * dPI
         return s
+
+    # ------------------------------------------------------------------ the spiking face
+    def phases(self):
+        return (Phase("forward", self.phase_duration, self.settle),
+                Phase("target", self.phase_duration, self.settle, target=True))
+
+    @staticmethod
+    def _rate(p, v):
+        return p.phi_max * expit(v)
+
+    @staticmethod
+    def _gain(p):
+        return p.g_B / (p.g_L + p.g_B + p.g_A)
+
+    def _output_errors(self, sc, t):
+        """Per feedforward pathway: the target-phase error φ(C̄) − φ(k_B B̄) and PSP̄_pre."""
+        res = {}
+        for q in sc.circuit.feedforward():
+            p = sc.params[q.post]
+            err = self._rate(p, t.mean(q.post, "v_soma")) - self._rate(p, self._gain(p) * t.mean(q.post, "v_basal"))
+            res[q.name] = (err, t.psp(q.pre, p.tau_L, p.tau_s, sc.dt))
+        return res
+
+    def example_update(self, sc, rec):
+        f, t = rec["forward"], rec["target"]
+        ff = sc.circuit.feedforward()
+        L = len(ff)
+        eta = self.eta_forward or [1.0] * L
+        ups = {}
+        for l, (q, (err, psp)) in enumerate(zip(ff, self._output_errors(sc, t).values())):
+            k = eta[l] * (0.0 if (l < L - 1 and not self.learn_hidden) else 1.0)
+            ups[q.name] = (k * np.outer(err, psp), k * err)
+        s_inter = f if self.interneuron_phase == "free" else t
+        for q in sc.circuit.pathways:
+            if q.kind == "nudging" and self.interneurons == "learned":
+                inter = q.post
+                pyr = next(w.pre for w in sc.circuit.pathways if w.post == inter and w.kind == "lateral")
+                l = inter.removeprefix("inter")
+                p, pp = sc.params[inter], sc.params[pyr]
+                err = (self._rate(p, s_inter.mean(inter, "v_soma"))
+                       - self._rate(p, self._gain(p) * s_inter.mean(inter, "v_basal")))
+                ups[f"ip{l}"] = (self.eta_ip * np.outer(err, s_inter.psp(pyr, p.tau_L, p.tau_s, sc.dt)),
+                                 self.eta_ip * err)
+                A = s_inter.mean(pyr, "v_apical")
+                ups[f"pi{l}"] = (self.eta_pi * np.outer(-A, s_inter.psp(inter, pp.tau_L, pp.tau_s, sc.dt)), None)
+            if q.kind == "feedback" and q.feedback == "learned" and self.eta_topdown > 0:
+                p = sc.params[q.post]
+                psp = t.psp(q.pre, p.tau_L, p.tau_s, sc.dt)
+                err = self._rate(p, t.mean(q.post, "v_soma")) - self._rate(p, sc.weights(q.name) @ psp)
+                ups[q.name] = (self.eta_topdown * np.outer(err, psp), None)
+        if self.interneurons == "ideal":
+            sc.set_self_predicting()
+        return ups
+
+    def example_gradient(self, sc, rec):
+        """Backprop through the rate network with the circuit's weights, at the target phase's
+        averages: the output's error propagated by (W^{l+1})ᵀ and k_B φ′(C̄^l)."""
+        t = rec["target"]
+        ff = sc.circuit.feedforward()
+        errs = self._output_errors(sc, t)
+        E = {ff[-1].name: errs[ff[-1].name][0]}
+        for lo, hi in zip(ff[-2::-1], ff[:0:-1]):
+            p = sc.params[lo.post]
+            C = t.mean(lo.post, "v_soma")
+            s = expit(C)
+            E[lo.name] = (sc.weights(hi.name).T @ E[hi.name]) * self._gain(p) * p.phi_max * s * (1.0 - s)
+        return {name: (np.outer(e, errs[name][1]), e) for name, e in E.items()}
 
 
 __all__ = ["DendriticMicrocircuit", "forward_updates", "interneuron_updates", "topdown_updates"
