@@ -44,6 +44,7 @@ path (``network.projections.rec.delay: expected a multiple of dt = 0.1 ms ...``)
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import os
 from collections.abc import Iterator, Mapping
@@ -158,6 +159,38 @@ class NetworkSpec:
 
     def n_neurons(self) -> int:
         return sum(p["n"] for p in self.populations.values())
+
+
+# --------------------------------------------------------------------------- resolved
+def _defaults(schema: Mapping[str, Field]) -> dict:
+    return {k: copy.deepcopy(f.default) for k, f in schema.items() if not f.required and f.default is not None}
+
+
+def resolved(network: Mapping) -> dict:
+    """The ``[network]`` table as written into a run's ``config.toml``: the user's values plus
+    every default — of each population (by its ``type``), projection and input, a neuron
+    population's model parameters (the model's published defaults, numbers in the model's
+    units) and its channels' time constants. Optional keys without a default (a projection's
+    ``delay``, ``stp``, ``plasticity``) stay out. Call it on a table :func:`parse` accepted;
+    it is idempotent, and the result parses to the same network."""
+    out = copy.deepcopy(dict(network))
+    out = {**_defaults(NETWORK), **out}
+    pops = {}
+    for name, raw in out["populations"].items():
+        kind = raw.get("type", "neurons")
+        entry = {**_defaults(POPULATION_KINDS[kind]), **raw}
+        if kind == "neurons":
+            cls = registry.get("neuron", raw["model"])
+            entry["params"] = {**{k: float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+                                  for k, v in cls.Params._field_defaults.items()},
+                               **entry["params"]}
+            entry["tau"] = {**{ch: f"{t:g} ms" for ch, t in cls.channels.items()}, **entry["tau"]}
+        pops[name] = entry
+    out["populations"] = pops
+    out["projections"] = {name: {**_defaults(PROJECTION), **raw} for name, raw in out["projections"].items()}
+    out["inputs"] = {name: {**_defaults(INPUT_KINDS[raw.get("type")]), **raw}
+                     for name, raw in out["inputs"].items()}
+    return out
 
 
 # --------------------------------------------------------------------------- parse

@@ -263,6 +263,9 @@ class Simulate(Experiment):
     """Run a spiking network described in the scenario (populations, projections, inputs, monitors)."""
 
     sections = {"simulation": SIMULATION, "network": NETWORK, "monitors": MONITORS}
+    #: config.toml shows the defaults applied inside [network] too (every population,
+    #: projection and input; model parameters and channel time constants)
+    resolvers = {"network": netspec.resolved}
 
     def validate(self, cfg: dict) -> None:
         check(cfg)

@@ -213,6 +213,9 @@ def load(path: str | Path | None = None, data: dict | None = None, overrides=(),
     experiment = exp_cls()
     with _part_errors("scenario.experiment"):
         experiment.validate(cfg)
+    for name, fill in getattr(exp_cls, "resolvers", {}).items():   # nested defaults, once validated
+        if name in resolved:
+            resolved[name] = fill(resolved[name])
     return Scenario(path=str(path) if path else None, resolved=resolved, seed=sc["seed"],
                     experiment=experiment, cfg=cfg)
 
