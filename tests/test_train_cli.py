@@ -62,17 +62,41 @@ def test_regression_task_reports_null_accuracy(tmp_path):
     assert m["n_params"] == 30 * 20 + 20 + 20 * 10 + 10
 
 
-@pytest.mark.filterwarnings("ignore:overflow|invalid value:RuntimeWarning")
-def test_divergence_is_reported_not_written_as_nan(tmp_path):
+def test_divergence_stops_the_run_with_one_line_naming_layer_and_epoch(tmp_path, capsys):
     out = tmp_path / "div"
     ts = str(ROOT / "scenarios" / "teacher_student_fa.toml")
     assert main(["run", ts, "--out", str(out), "--set", "training.epochs=3",
-                 "--set", "training.learning_rate=5.0"]) == 0
-    text = (out / "metrics.json").read_text()
-    assert "NaN" not in text and "Infinity" not in text
-    m = json.loads(text)
-    assert m["diverged"] is True and m["final_test_loss"] is None
-    assert math.isfinite(m["history"]["test_loss"][0])
+                 "--set", "training.learning_rate=5.0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err                 # one line: no overflow warnings before it
+    assert err.startswith("error: layers[0].W: diverged during epoch 1: 600 of 600 values (30→20) are NaN "
+                          "or infinite; expected finite values: lower training.learning_rate (now 5)"), err
+    assert not (out / "metrics.json").exists()
+    status = json.loads((out / "status.json").read_text())
+    assert status["state"] == "failed" and status["reason"] == err.strip()[len("error: "):]
+    # the same directory takes a corrected run without --overwrite (it holds only a failed run's record)
+    assert main(["run", ts, "--out", str(out), "--set", "training.epochs=3"]) == 0
+    assert metrics_of(out)["diverged"] is False and math.isfinite(metrics_of(out)["final_test_loss"])
+
+
+def test_divergence_checks_name_the_first_bad_array_and_loss():
+    import numpy as np
+
+    from dendrite_sim.core.errors import DivergenceError
+    from dendrite_sim.engine import divergence
+    from dendrite_sim.engine.rate import RateNetwork
+
+    net = RateNetwork([3, 4, 2], "tanh", "random", rng=np.random.default_rng(0))
+    divergence.check_network(net, "during epoch 1")          # finite: nothing raised
+    net.b[1][0] = np.inf
+    with pytest.raises(DivergenceError) as e:
+        divergence.check_network(net, "during epoch 2", prefix="rules.fa.")
+    assert e.value.key == "rules.fa.layers[1].b" and e.value.expected.startswith(
+        "diverged during epoch 2: 1 of 2 values (4→2) are NaN or infinite")
+    with pytest.raises(DivergenceError) as e:
+        divergence.check_losses([1.0, None, 2.0, float("nan"), float("inf")], "history.test_loss")
+    assert e.value.key == "history.test_loss[3]" and "at epoch 3: the loss became nan" in e.value.expected
+    divergence.check_losses([1.0, None, 0.5], "history.test_loss")
 
 
 def test_bad_training_values_are_one_line_errors(capsys):

@@ -27,7 +27,7 @@ from dendrite_sim.core.errors import ScenarioError
 from dendrite_sim.core.interfaces import Experiment, require_substrate
 from dendrite_sim.core.registry import register
 from dendrite_sim.core.schema import Field
-from dendrite_sim.engine import trainer
+from dendrite_sim.engine import divergence, trainer
 
 
 def _mean(values):
@@ -136,14 +136,22 @@ class RuleBiasVariance(Experiment):
             rule.setup(net, rng)
             lr = train["learning_rate"] * train["learning_rate_scale"].get(name, 1.0)
             c = {"step": [], "angle_hidden_deg": [], "train_loss": []}
+            hint = (f"; expected finite values: lower training.learning_rate (now {lr:g} for {name}; "
+                    "training.learning_rate_scale sets it per rule)")
             for t in range(steps):
                 if t in cp:
+                    divergence.check_network(net, f"within {t} training steps" if t else "before training",
+                                             prefix=f"rules.{name}.", hint=hint)
                     c["step"].append(t)
                     c["angle_hidden_deg"].append(gd.alignment_angle(rule, net, x0, y0, objective, rng)[0])
                     c["train_loss"].append(objective.loss(trainer.answer(net, x0, rule), y0))
+                    divergence.check_losses(c["train_loss"], f"curves.{name}.train_loss", labels=c["step"],
+                                            when="within {} training steps", hint=hint)
                 idx = rng.choice(len(data0.x_train), size=train["batch_size"], replace=False)
-                net.apply(rule.update(net, data0.x_train[idx], data0.y_train[idx], objective, rng), lr)
-                rule.after_step(net, lr)
+                with np.errstate(over="ignore", invalid="ignore"):   # reported at the next checkpoint
+                    net.apply(rule.update(net, data0.x_train[idx], data0.y_train[idx], objective, rng), lr)
+                    rule.after_step(net, lr)
+            divergence.check_network(net, f"within {steps} training steps", prefix=f"rules.{name}.", hint=hint)
             curves[name] = c
             per_rule[name]["angle_start_deg"] = c["angle_hidden_deg"][0]
             per_rule[name]["angle_end_deg"] = c["angle_hidden_deg"][-1]

@@ -21,7 +21,9 @@ metrics.json keys (stable):
   W_{l+1}ᵀ (as vectors) after training: 0 for symmetric feedback, ≈ 90° for an untrained random
   B, falling toward 0 when B is learned (Kolen–Pollack); ``feedback_angle_history_deg`` — the
   same per epoch (epoch 0 = before training);
-* ``diverged`` — true when a loss became non-finite (such losses are written as ``null``).
+* ``diverged`` — always false: a run whose weights or losses become NaN or infinite stops with
+  one line naming the layer, the variable and the epoch (exit code 2, ``status.json`` failed, no
+  ``metrics.json``; :mod:`dendrite_sim.engine.divergence`). The key stays for scripts that read it.
 
 Figure: ``learning_curve.png`` (loss and, for classification, accuracy against epoch).
 
@@ -56,7 +58,7 @@ import numpy as np
 from dendrite_sim.core.interfaces import Experiment, require_substrate
 from dendrite_sim.core.registry import register
 from dendrite_sim.core.schema import Field
-from dendrite_sim.engine import trainer
+from dendrite_sim.engine import divergence, trainer
 
 
 def feedback_angles(net) -> list[float]:
@@ -253,11 +255,24 @@ class Train(Experiment):
         objective, rule = copy.deepcopy(cfg["objective"]), copy.deepcopy(cfg["rule"])
         data = cfg["task"].dataset(ctx.rng("task"))
         net = cfg["architecture"].build(data.n_in, data.n_out, ctx.rng("init"))
-        hist = trainer.train(net, rule, objective, data, epochs=tr["epochs"],
-                             batch_size=tr["batch_size"], lr=tr["learning_rate"],
-                             rng=ctx.rng("train"), progress=ctx.progress)
+        hint = f"; expected finite values: lower training.learning_rate (now {tr['learning_rate']:g})"
+
+        checked = {1}
+
+        def watch(ep, step, net):
+            if ep not in checked:                    # first step of epoch ep: epoch ep − 1 is done
+                divergence.check_network(net, f"during epoch {ep - 1}", hint=hint)
+                checked.add(ep)
+
+        # overflow and NaN are detected and reported below, as one line, instead of warnings
+        with np.errstate(over="ignore", invalid="ignore"):
+            hist = trainer.train(net, rule, objective, data, epochs=tr["epochs"],
+                                 batch_size=tr["batch_size"], lr=tr["learning_rate"],
+                                 rng=ctx.rng("train"), callback=watch, progress=ctx.progress)
+        divergence.check_network(net, f"during epoch {tr['epochs']}", hint=hint)
+        for key in ("train_loss", "test_loss"):
+            divergence.check_losses(getattr(hist, key), f"history.{key}", hint=hint)
         history = history_dict(hist)
-        diverged = any(v is None for v in history["train_loss"] + history["test_loss"])
         title = (f"{cfg['task'].registered_name}: {rule.registered_name}, "
                  f"{objective.registered_name}, {'-'.join(map(str, net.sizes))}")
         ctx.save_figure(learning_curve_figure(history, title), "learning_curve")
@@ -272,7 +287,7 @@ class Train(Experiment):
             "n_test": int(len(data.x_test)),
             "feedback_angle_deg": feedback_angles(net),
             "feedback_angle_history_deg": [_clean(a) for a in hist.feedback_angle_deg],
-            "diverged": bool(diverged),
+            "diverged": False,
         }
 
     def run_spiking(self, cfg, ctx):
@@ -314,6 +329,9 @@ class Train(Experiment):
                                      rng=ctx.rng("train"), readout_how=sp["readout"], test_phase=test_phase,
                                      n_test=sp["n_test"] or None, progress=ctx.progress)
         wall = time.perf_counter() - t0
+        for key in ("train_loss", "test_loss"):
+            divergence.check_losses(getattr(hist, key), f"history.{key}", hint=(
+                f"; expected finite values: lower training.learning_rate (now {tr['learning_rate']:g})"))
         history = history_dict(hist)
         title = (f"{cfg['task'].registered_name}: {rule.registered_name} (spiking {sp['neuron']}), "
                  f"{objective.registered_name}, {'-'.join(map(str, circuit.sizes))}")
@@ -339,7 +357,7 @@ class Train(Experiment):
             "alignment_angle_deg": angles,
             "alignment_angle_per_example_deg": {q: _clean(v) for q, v in hist.angle_example_deg.items()},
             "wall_s_per_example": wall / max(1, n_examples),
-            "diverged": any(v is None for v in history["test_loss"]),
+            "diverged": False,
         }
 
 
