@@ -31,11 +31,14 @@ Figure: ``learning_curve.png`` (loss and, for classification, accuracy against e
 network with the rule's rate face. ``"spiking"`` instantiates the *same* architecture
 description (:meth:`Architecture.describe`, :mod:`dendrite_sim.core.circuit`) with the
 compartmental neurons of the ``[spiking]`` table and trains it with the rule's per-example
-spiking face (:mod:`dendrite_sim.engine.spiking_trainer`): inputs in [0, 1] are rate-coded
-Poisson drives (``input_rate`` at 1), each example is shown in the rule's phases (forward,
-target ...; the teacher nudges the output somata through conductances in target phases), and
-the objective reads the output ``readout`` (mean somatic potential or spike rate) of the forward
-phase. One run is one seed; training accuracy and loss of an epoch are measured online on the
+spiking face (:mod:`dendrite_sim.engine.spiking_trainer`): inputs in ``input_range`` (default
+[0, 1]) are rate-coded Poisson drives (rate 0 at its low end, ``input_rate`` at its high end),
+each example is shown in the rule's phases (forward, target ...; the teacher nudges the output
+somata through conductances in target phases, toward the potential that codes the target in
+``target_range``), and the objective reads the output ``readout`` of the forward phase (mean
+somatic potential, spike rate, or for regression the mean somatic potential decoded into target
+space). With the ``microcircuit`` architecture the interneurons are nudged toward their partner
+pyramids' potentials (``nudging_conductance``, ``nudging_interval``). One run is one seed; training accuracy and loss of an epoch are measured online on the
 examples as they are learned; test after every epoch with ``test_duration``-ms forward phases.
 A rule without the substrate's face is refused by ``check``.
 
