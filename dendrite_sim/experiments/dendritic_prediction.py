@@ -278,7 +278,9 @@ def traces_figure(traces: dict, dt: float):
         ax.set_xlabel("time in the pattern (ms)")
         ax.set_title(f"{which} teacher repetition")
     axes[0].set_ylabel("potential (mV)")
-    axes[0].legend(frameon=False, fontsize=8, loc="lower left")
+    handles, labels = axes[0].get_legend_handles_labels()     # one legend below both panels
+    fig.legend(handles, labels, frameon=False, fontsize=8, loc="lower center", ncol=3)
+    fig.subplots_adjust(bottom=0.25, top=0.84)
     fig.suptitle("Dendritic prediction vs the teacher's matching potential (first seed)")
     return fig
 

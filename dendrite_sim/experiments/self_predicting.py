@@ -79,7 +79,7 @@ def learning_figure(hist):
     ax1.plot(hist["step"], hist["apical"])
     ax1.set_yscale("log")
     ax1.set_xlabel("learning step")
-    ax1.set_ylabel("mean |v_A| (free)")
+    ax1.set_ylabel("mean |v_A| (free; model units)")
     ax2.plot(hist["step"], hist["cosine_pi"], label="cos(W_PI, -B)")
     ax2.plot(hist["step"], hist["cosine_ip"], label="cos(W_IP, W_next)")
     ax2.set_ylim(-1.05, 1.05)

@@ -381,22 +381,26 @@ def _trains(t, i, n):
 def raster_figure(spike_mons: dict, max_neurons: int, duration: float):
     """Spikes (black) and burst onsets (red) of up to ``max_neurons`` neurons per population."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     fig = Figure(figsize=(8.0, 1.2 + 1.8 * len(spike_mons)))
     axes = fig.subplots(len(spike_mons), 1, squeeze=False)[:, 0]
+    any_bursts = False
     for ax, (name, m) in zip(axes, spike_mons.items()):
         sel = m.i < max_neurons
-        ax.plot(m.t[sel], m.i[sel], ".k", ms=1.5, mew=0, rasterized=True)
-        if m.record_bursts:
-            bsel = m.burst_i < max_neurons
-            ax.plot(m.burst_t[bsel], m.burst_i[bsel], "|r", ms=4, label="burst")
-            ax.legend(loc="upper right", frameon=False, fontsize=8)
+        ax.plot(m.t[sel], m.i[sel], "|k", ms=3, mew=0.6, rasterized=True, label="spike")
+        bsel = m.burst_i < max_neurons if m.record_bursts else np.zeros(0, dtype=bool)
+        if bsel.any():                           # a burst legend only where bursts are drawn
+            any_bursts = True
+            ax.plot(m.burst_t[bsel], m.burst_i[bsel], "|r", ms=6, mew=1.0, label="burst onset")
+            ax.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), frameon=False, fontsize=8)
         ax.set_xlim(0, duration)
         ax.set_ylim(-0.5, min(max_neurons, m.pop.n) - 0.5)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(f"{name}\nneuron")
     axes[-1].set_xlabel("time (ms)")
     fig.suptitle(f"Spikes of the first {max_neurons} neurons per population"
-                 + (" (red: burst onsets)" if any(m.record_bursts for m in spike_mons.values()) else ""))
+                 + (" (red: burst onsets)" if any_bursts else ""))
     return fig
 
 
@@ -407,13 +411,13 @@ def traces_figure(state_mons: dict):
     panels = [(name, m, v) for name, m in state_mons.items() for v in m.variables]
     fig = Figure(figsize=(8.0, 1.0 + 1.6 * len(panels)))
     axes = fig.subplots(len(panels), 1, squeeze=False, sharex=True)[:, 0]
-    for ax, (name, m, v) in zip(axes, panels):
+    for row, (ax, (name, m, v)) in enumerate(zip(axes, panels)):
         values = m[v]
-        for k in range(min(3, values.shape[1])):
-            ax.plot(m.t, values[:, k], lw=0.8, label=f"neuron {m.idx[k]}")
+        for k in range(min(3, values.shape[1])):      # colour k = neuron k in every panel: one legend
+            ax.plot(m.t, values[:, k], lw=0.8, color=f"C{k}", label=f"neuron {m.idx[k]}" if row == 0 else None)
         unit = getattr(getattr(m.pop, "model", None), "units", {}).get(v)
         ax.set_ylabel(f"{name}\n{v}" + (f" ({unit})" if unit and unit != "1" else ""))
-    axes[0].legend(loc="upper right", frameon=False, fontsize=8)
+    axes[0].legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), frameon=False, fontsize=8)
     axes[-1].set_xlabel("time (ms)")
     fig.suptitle("Recorded variables of the first recorded neurons")
     return fig

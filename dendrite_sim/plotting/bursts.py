@@ -57,6 +57,7 @@ def burst_multiplexing_figure(t_ms, somatic_pA, dendritic_pA, decoded: dict, spi
     """The figure (a :class:`matplotlib.figure.Figure`); ``decoded`` holds ``event_rate``,
     ``burst_rate``, ``burst_fraction``, ``std`` and ``stf`` on the grid ``t_ms``."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     t_ms = np.asarray(t_ms)
     t_end = min(t_start + window, float(t_ms[-1]) if t_ms.size else t_start + window)
@@ -70,7 +71,7 @@ def burst_multiplexing_figure(t_ms, somatic_pA, dendritic_pA, decoded: dict, spi
     ax.plot(ts, np.asarray(somatic_pA)[sel], color="C0", lw=1, label="somatic input (common part)")
     ax.plot(ts, np.asarray(dendritic_pA)[sel], color="C3", lw=1, label="dendritic input (common part)")
     ax.set_ylabel("current (pA)")
-    ax.legend(loc="center right", fontsize=8, ncol=2, frameon=True, framealpha=0.8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=8, frameon=False)   # beside the data
     ax.set_title("Burst multiplexing (cf. Naud & Sprekeler 2018): events carry the somatic input, "
                  "bursts the dendritic input", fontsize=10)
 
@@ -81,13 +82,14 @@ def burst_multiplexing_figure(t_ms, somatic_pA, dendritic_pA, decoded: dict, spi
     st, si = spike_t[shown], spike_i[shown]
     in_burst = burst_spike_mask(np.rint(st / dt).astype(np.int64), si, int(round(burst_window_ms / dt)))
     win = (st >= t_start) & (st < t_end)
-    ax.scatter(st[win & ~in_burst] / 1000.0, si[win & ~in_burst], s=3, color="k", marker="|",
-               label="isolated spike", linewidths=0.8)
-    ax.scatter(st[win & in_burst] / 1000.0, si[win & in_burst], s=5, color="C3", marker="|",
+    ax.scatter(st[win & ~in_burst] / 1000.0, si[win & ~in_burst], s=9, color="k", marker="|",
+               label="isolated spike", linewidths=0.8)            # s in pt²: a 3 pt tick per spike
+    ax.scatter(st[win & in_burst] / 1000.0, si[win & in_burst], s=9, color="C3", marker="|",
                label="spike in a burst", linewidths=0.8)
     ax.set_ylim(-1, n_raster)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("neuron")
-    ax.legend(loc="upper right", fontsize=8, ncol=2, frameon=True, framealpha=0.8, markerscale=3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=8, frameon=False, markerscale=2)
 
     def corr(name, target):
         v = metrics.get(f"corr_{name}_{target}")

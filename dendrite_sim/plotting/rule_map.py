@@ -68,7 +68,9 @@ def rule_map_figure(per_rule: dict, curves: dict, widths: dict):
     ax.bar(names, orth, bottom=par, label="orthogonal")
     ax.set_xlabel("rule")
     ax.set_ylabel("fraction of ‖E ΔW‖²")
-    ax.set_title("Fig 3 decomposition of the mean update\n(blue: along −∇L; orange: orthogonal to it)")
+    ax.set_ylim(0, 1.3)                          # room above the bars (they sum to 1) for the legend
+    ax.legend(loc="upper center", ncol=2, fontsize=8, frameon=False)
+    ax.set_title("Fig 3 decomposition of the mean update")
     ax.tick_params(axis="x", rotation=45)
     for lab in ax.get_xticklabels():
         lab.set_horizontalalignment("right")
