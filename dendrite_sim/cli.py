@@ -145,9 +145,18 @@ def cmd_list(kind=None) -> int:
 
 
 def cmd_check(args) -> int:
-    from dendrite_sim.io.scenario import load
+    from dendrite_sim.io.scenario import load, read_toml
 
-    sc = load(args.scenario, overrides=args.set, seed=args.seed)
+    data = read_toml(args.scenario)
+    if "sweep" in data and args.seed is None:   # every point of the sweep, as `sweep` checks them
+        from dendrite_sim.sweeps import runner
+
+        _, sdef, points = runner.plan(args.scenario, args.set)
+        what = f"{len(points)} points" if points is not None else f"a search of {sdef.search.trials} trials"
+        print(f"ok: {_printable(args.scenario)} (sweep: {what}, each valid)")
+        return 0
+    data.pop("sweep", None)
+    sc = load(args.scenario, data=data, overrides=args.set, seed=args.seed)
     print(f"ok: {_printable(args.scenario)} (experiment {sc.resolved['scenario']['experiment']!r}, seed {sc.seed})")
     return 0
 

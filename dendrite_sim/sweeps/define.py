@@ -351,9 +351,21 @@ def combos(sdef: SweepDef) -> list[dict]:
 
 
 # ------------------------------------------------------------------------------- points
+def _canonical(v):
+    """``1.0`` and ``1`` as one value (a float key reads both the same)."""
+    if isinstance(v, dict):
+        return {k: _canonical(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_canonical(x) for x in v]
+    if isinstance(v, float) and v.is_integer() and abs(v) < 2**53:
+        return int(v)
+    return v
+
+
 def point_id(resolved: dict) -> str:
-    """16 hex digits of the SHA-256 of the resolved configuration (canonical JSON)."""
-    text = json.dumps(atomic.strict(resolved), sort_keys=True, separators=(",", ":"), default=str)
+    """16 hex digits of the SHA-256 of the resolved configuration (canonical JSON; an integral
+    float written as its integer)."""
+    text = json.dumps(_canonical(atomic.strict(resolved)), sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 

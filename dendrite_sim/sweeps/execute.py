@@ -126,8 +126,10 @@ class Cluster:
     """A Dask client on a ``LocalCluster`` (``workers`` processes of one thread; ``processes=False``
     runs the workers as threads of this process, for tests) or on the cluster at ``address``."""
 
-    def __init__(self, address: str | None = None, workers: int | None = None, processes: bool = True):
+    def __init__(self, address: str | None = None, workers: int | None = None, processes: bool = True,
+                 connect_timeout: float = 30.0):
         self.address, self.workers, self.processes = address, workers, processes
+        self.connect_timeout = connect_timeout
         self.cluster = self.client = None
 
     def __enter__(self):
@@ -138,14 +140,14 @@ class Cluster:
                                 "pip install -e \".[sweep]\" (or pip install \"dask[distributed]\")") from None
         if self.address:
             try:
-                self.client = Client(self.address, timeout=30)
+                self.client = Client(self.address, timeout=self.connect_timeout)
             except (OSError, TimeoutError, ValueError) as exc:
                 raise ScenarioError("--scheduler", f"expected the address of a running Dask scheduler "
                                     f"(tcp://host:port); {_printable(str(exc) or type(exc).__name__, 300)}") from None
         else:
             n = self.workers or max(1, min(os.cpu_count() or 1, 4))
             self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=self.processes,
-                                        dashboard_address=None, silence_logs=logging.ERROR)
+                                        dashboard_address=":0", silence_logs=logging.ERROR)
             self.client = Client(self.cluster)
         return self
 

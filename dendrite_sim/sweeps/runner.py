@@ -86,7 +86,7 @@ def _write_definition(out: Path, planner, sdef, points) -> None:
 
 
 def sweep(path, out, overrides=(), workers=None, scheduler=None, processes=True, table_format=None,
-          summary_metric=None, summary_x=None, summary_by=None, echo=print, **cli) -> SweepResult:
+          summary_metric=None, summary_x=None, summary_by=None, echo=print, connect_timeout=30.0, **cli) -> SweepResult:
     """Run the sweep of scenario ``path`` into ``out``; ``cli`` are the definition's command-line
     entries (:func:`dendrite_sim.sweeps.define.with_arguments`)."""
     planner, sdef, points = plan(path, overrides, **cli)
@@ -100,7 +100,7 @@ def sweep(path, out, overrides=(), workers=None, scheduler=None, processes=True,
         raise ScenarioError("--out", f"{str(out)!r} holds a run, not a sweep; choose another directory")
     execute.clean_partial(out)
     res = SweepResult()
-    lazy = _LazyCluster(address=scheduler, workers=workers, processes=processes)
+    lazy = _LazyCluster(address=scheduler, workers=workers, processes=processes, connect_timeout=connect_timeout)
     bar = None
 
     def run_batch(batch):
