@@ -51,8 +51,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"dendrite-sim {dendrite_sim.__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     r = sub.add_parser("run", help="run a scenario")
-    r.add_argument("scenario")
+    r.add_argument("scenario", nargs="?")
     r.add_argument("--out", help="output directory (default runs/<scenario>-<time>)")
+    r.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue an interrupted run in RUN_DIR from its newest checkpoint (its config.toml)")
     r.add_argument("--seed", type=_seed, help="root seed (overrides scenario.seed)")
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a scenario key, e.g. --set training.epochs=5")
@@ -192,20 +194,60 @@ def _on_sigterm(signum, frame):
 def cmd_run(args) -> int:
     from dendrite_sim.io import results
 
-    sc = _load_for_run(args)
-    out = _out_dir(args)
+    if args.resume:
+        sc, out = _resumable(args)
+    else:
+        if not args.scenario:
+            raise ScenarioError("scenario", "expected a scenario file: dendrite-sim run S.toml "
+                                "(or dendrite-sim run --resume RUN_DIR)")
+        sc = _load_for_run(args)
+        out = _out_dir(args)
     previous = None
     try:
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
     except ValueError:                    # not the main thread (a test harness): no handler
         pass
     try:
-        outcome = results.execute(sc, out, interrupts=(KeyboardInterrupt, _Terminated))
+        outcome = results.execute(sc, out, interrupts=(KeyboardInterrupt, _Terminated),
+                                  resume=bool(args.resume))
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     print(outcome.message, file=sys.stdout if outcome.code == 0 else sys.stderr)
     return outcome.code
+
+
+def _resumable(args):
+    """``run --resume RUN_DIR``: the run's own resolved scenario (``config.toml``; plugins found
+    beside the scenario file named in ``provenance.json``), refused when the run completed or
+    is still running."""
+    import json
+
+    from dendrite_sim.engine.checkpoint import Checkpointer
+    from dendrite_sim.io import results
+    from dendrite_sim.io.scenario import load, read_toml
+
+    if args.scenario or args.out or args.set or args.seed is not None or args.overwrite:
+        raise ScenarioError("--resume", "expected RUN_DIR alone: a resumed run takes its scenario, seed and "
+                            "directory from RUN_DIR (config.toml)")
+    out = Path(args.resume)
+    if not (out / "config.toml").is_file():
+        raise ScenarioError("--resume", f"expected a run directory holding config.toml; {str(out)!r} has none")
+    status = results.read_status(out) or {}
+    if (out / results.METRICS_FILE).is_file() or status.get("state") == "completed":
+        raise ScenarioError("--resume", f"{str(out)!r} holds a completed run; nothing to resume")
+    if status.get("state") == "running" and results._alive(status.get("pid")):
+        raise ScenarioError("--resume", f"{str(out)!r} is being written by a running process (pid {status['pid']})")
+    try:
+        origin = json.loads((out / "provenance.json").read_text(encoding="utf-8")).get("scenario")
+    except (OSError, ValueError):
+        origin = None
+    data = read_toml(out / "config.toml")
+    sc = load(origin if origin and Path(origin).is_file() else out / "config.toml", data=data)
+    saved = Checkpointer(out / results.CHECKPOINT_DIR, 1.0).latest()
+    print(f"resuming {out}/ from " + (f"{saved.path.name} ({saved.meta.get('progress')})" if saved else
+                                      "the start (no checkpoint)"), file=sys.stderr)
+    return sc, out
 
 
 def _load_for_run(args):

@@ -39,20 +39,20 @@ def observed(net, mons) -> dict:
 @pytest.mark.parametrize("backend", ["numpy", "numba"])
 def test_restored_network_continues_bit_identically(backend, tmp_path):
     net, mons = build(backend)
-    net.run(30.0)
-    keeper = ck.Checkpointer(tmp_path / "checkpoints", every_ms=25.0)
+    net.run(15.0)
+    keeper = ck.Checkpointer(tmp_path / "checkpoints", every_ms=10.0)
     assert keeper.due(net.t)
     keeper.write(ck.capture({"net": net, "monitors": mons}), {"t_ms": net.t})
-    net.run(30.0)
+    net.run(15.0)
     straight = observed(net, mons)
-    assert straight["t"].size > 20 and straight["v"].shape == (60, 40) and (straight["w"] != build(backend)[0].projections[0].conn.weights).any()
+    assert straight["t"].size > 20 and straight["v"].shape == (30, 40) and (straight["w"] != build(backend)[0].projections[0].conn.weights).any()
 
     fresh, fresh_mons = build(backend)          # a new process would build the same objects
-    saved = ck.Checkpointer(tmp_path / "checkpoints", every_ms=25.0).latest()
-    assert saved.meta["progress"]["t_ms"] == pytest.approx(30.0)
+    saved = ck.Checkpointer(tmp_path / "checkpoints", every_ms=10.0).latest()
+    assert saved.meta["progress"]["t_ms"] == pytest.approx(15.0)
     ck.restore({"net": fresh, "monitors": fresh_mons}, saved.arrays, saved.meta)
-    assert fresh.t == pytest.approx(30.0)
-    fresh.run(30.0)
+    assert fresh.t == pytest.approx(15.0)
+    fresh.run(15.0)
     resumed = observed(fresh, fresh_mons)
     for key, ref in straight.items():
         np.testing.assert_array_equal(resumed[key], ref, err_msg=key)
@@ -86,3 +86,80 @@ def test_generators_round_trip(tmp_path):
     ck.restore({"loop": fresh}, saved.arrays, saved.meta)
     assert fresh["epoch"] == 3 and fresh["losses"] == [0.5, 0.25]
     np.testing.assert_array_equal(fresh["rng"].random(4), expect)
+
+
+# ------------------------------------------------------------------ dendrite-sim run --resume
+LONG = '''
+import os
+
+import numpy as np
+
+from dendrite_sim import register
+from dendrite_sim.core.interfaces import Experiment
+from dendrite_sim.core.schema import Field
+from dendrite_sim.engine import checkpoint as ck
+from dendrite_sim.engine.network import Network
+
+
+@register("experiment", "checkpoint_probe")
+class Long(Experiment):
+    """A plastic network run in epochs of 5 ms with a shuffled drive, checkpointed every 10 ms."""
+
+    sections = {"run": {"epochs": Field("int", 8, "epochs", lo=1), "backend": Field("str", "numpy")}}
+
+    def run(self, cfg, ctx):
+        net = Network(dt=0.1, seed=ctx.seed, backend=cfg["run"]["backend"])
+        net.population("pyr", 20, "lif")
+        net.poisson_input("pyr", "exc", n_sources=100, rate="20 Hz", weight="80 pA")
+        net.projection("pyr", "pyr", "exc", "fixed_probability", p=0.3, weight="0.5 pA", delay="1 ms",
+                       plasticity={"rule": "stdp", "preset": "visual_all_to_all"})
+        mon = net.spike_monitor("pyr")
+        loop = {"rng": ctx.rng("drive"), "epoch": 0, "bias": [], "started_at": 0}
+        keeper = ctx.checkpointer(every_ms=10.0)
+        saved = keeper.latest() if ctx.resume else None
+        if saved is not None:
+            ck.restore({"net": net, "monitor": mon, "loop": loop}, saved.arrays, saved.meta)
+            loop["started_at"] = loop["epoch"]
+        stop = int(os.environ.get("CHECKPOINT_PROBE_STOP", "0"))
+        while loop["epoch"] < cfg["run"]["epochs"]:
+            loop["epoch"] += 1
+            if loop["epoch"] == stop:
+                raise KeyboardInterrupt
+            b = float(loop["rng"].uniform(0, 200))
+            loop["bias"].append(b)
+            net["pyr"].bias["soma"][:] = b
+            net.run(5.0)
+            if keeper.due(net.t):
+                keeper.write(ck.capture({"net": net, "monitor": mon, "loop": loop}),
+                             {"epoch": loop["epoch"], "t_ms": net.t})
+        ctx.record_timing("started_at_epoch", loop["started_at"])
+        return {"spike_t": mon.t.tolist(), "spike_i": mon.i.tolist(), "bias": loop["bias"],
+                "w": net.projections[0].conn.weights.tolist()}
+'''
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_run_resume_continues_from_the_newest_checkpoint_bit_identically(backend, tmp_path, monkeypatch, capsys):
+    import json
+
+    from dendrite_sim.cli import main
+
+    (tmp_path / "long.py").write_text(LONG)
+    scen = tmp_path / "long.toml"
+    scen.write_text(f'[scenario]\nexperiment = "checkpoint_probe"\nseed = 4\nplugins = ["long.py"]\n'
+                    f'[run]\nbackend = "{backend}"\n')
+    straight, cut = tmp_path / "straight", tmp_path / "cut"
+    assert main(["run", str(scen), "--out", str(straight)]) == 0
+    monkeypatch.setenv("CHECKPOINT_PROBE_STOP", "6")          # stopped in epoch 6: checkpoints at 2 and 4
+    assert main(["run", str(scen), "--out", str(cut)]) == 130
+    assert sorted(p.name for p in (cut / "checkpoints").iterdir()) == ["checkpoint-000001.npz",
+                                                                      "checkpoint-000002.npz"]
+    monkeypatch.delenv("CHECKPOINT_PROBE_STOP")
+    capsys.readouterr()
+    assert main(["run", "--resume", str(cut)]) == 0
+    assert "from checkpoint-000002.npz" in capsys.readouterr().err
+    assert json.loads((cut / "timings.json").read_text())["started_at_epoch"] == 4
+    a, b = (json.loads((d / "metrics.json").read_text()) for d in (straight, cut))
+    assert len(a["spike_t"]) > 10 and a == b                  # spikes, drive and weights bit for bit
+    assert main(["run", "--resume", str(cut)]) == 2           # completed: nothing to resume
+    assert "completed run" in capsys.readouterr().err

@@ -55,6 +55,7 @@ from dendrite_sim.io.provenance import provenance
 METRICS_FILE = "metrics.json"
 TIMINGS_FILE = "timings.json"
 STATUS_FILE = "status.json"
+CHECKPOINT_DIR = "checkpoints"            # RunContext.checkpointer: a long run's checkpoints
 STATES = ("running", "completed", "failed", "interrupted")
 #: what a run writes before its experiment starts, and its failure records: a folder holding
 #: only these (and no metrics.json) held a run that never finished
@@ -116,6 +117,7 @@ class RunContext:
         self.show_progress = sys.stderr.isatty() if progress is None else progress
         self.figures: list[str] = []
         self.timings: dict = {}
+        self.resume = False               # `dendrite-sim run --resume`: continue from a checkpoint
         _LIVE[_key(self.out)] = self
 
     def rng(self, name: str) -> np.random.Generator:
@@ -141,6 +143,21 @@ class RunContext:
             yield
         finally:
             _set_path(self.timings, key, time.perf_counter() - t0, add=True)
+
+    # ------------------------------------------------------------------ checkpoints
+    def checkpointer(self, every_ms: float, keep: int = 2):
+        """The run's :class:`~dendrite_sim.engine.checkpoint.Checkpointer`, writing
+        ``RUN_DIR/checkpoints/checkpoint-NNNNNN.npz`` every ``every_ms`` of biological time and
+        keeping the newest ``keep``. On ``--resume`` (``self.resume``) its ``latest()`` is the
+        state to continue from; on a fresh run old checkpoints are removed first."""
+        from dendrite_sim.engine.checkpoint import Checkpointer
+
+        ck = Checkpointer(self.out / CHECKPOINT_DIR, every_ms, keep)
+        if not self.resume:
+            for _, old in ck.files():
+                old.unlink()
+            ck.seq = 0
+        return ck
 
     # ------------------------------------------------------------------ files
     def save_figure(self, fig, name: str) -> Path:
@@ -313,7 +330,7 @@ class RunOutcome:
 
 
 def execute(sc, out: str | Path, progress: bool | None = None,
-            interrupts: tuple = (KeyboardInterrupt,)) -> RunOutcome:
+            interrupts: tuple = (KeyboardInterrupt,), resume: bool = False) -> RunOutcome:
     """Run the loaded scenario ``sc`` (:func:`dendrite_sim.io.scenario.load`) into the run
     directory ``out``: the one run path of ``dendrite-sim run`` and of every sweep point.
 
@@ -324,11 +341,14 @@ def execute(sc, out: str | Path, progress: bool | None = None,
     ``failed`` with code 2; any other exception writes its traceback to ``error.log`` and is
     ``failed`` with code 1; an exception of ``interrupts`` (Ctrl-C, the CLI's SIGTERM) is
     ``interrupted``. Only an unwritable ``out`` raises, as a :class:`ScenarioError` at ``--out``.
+    ``resume`` (``dendrite-sim run --resume``) tells the experiment to continue from the newest
+    checkpoint it finds through :meth:`RunContext.checkpointer` (from the start where none).
     """
     out = Path(out)
     experiment = sc.resolved["scenario"]["experiment"]
     try:
         ctx = RunContext(out, sc.seed, progress=progress)
+        ctx.resume = bool(resume)
         stale = out / "error.log"
         if stale.exists():
             stale.unlink()
