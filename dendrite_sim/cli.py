@@ -198,8 +198,8 @@ def cmd_run(args) -> int:
         sc, out = _resumable(args)
     else:
         if not args.scenario:
-            raise ScenarioError("scenario", "expected a scenario file: dendrite-sim run S.toml "
-                                "(or dendrite-sim run --resume RUN_DIR)")
+            raise ScenarioError("arguments", "the following arguments are required: scenario "
+                                "(or --resume RUN_DIR)")
         sc = _load_for_run(args)
         out = _out_dir(args)
     previous = None
