@@ -4,11 +4,15 @@ one falls back to the one before it."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from dendrite_sim.engine import checkpoint as ck
 from dendrite_sim.engine.network import Network
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def build(backend: str) -> tuple[Network, dict]:
@@ -163,3 +167,70 @@ def test_run_resume_continues_from_the_newest_checkpoint_bit_identically(backend
     assert len(a["spike_t"]) > 10 and a == b                  # spikes, drive and weights bit for bit
     assert main(["run", "--resume", str(cut)]) == 2           # completed: nothing to resume
     assert "completed run" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ the spiking trainer's circuit
+def _spiking_circuit(monkeypatch, backend):
+    """The circuit, rule and data that `train` with substrate = "spiking" builds, caught at
+    the call of the spiking trainer."""
+    from dendrite_sim.core import rng as rngmod
+    from dendrite_sim.engine import spiking_trainer
+    from dendrite_sim.experiments.train import Train
+    from dendrite_sim.io.scenario import load
+
+    scen = load(str(ROOT / "scenarios" / "digits_segregated_spiking.toml"), overrides=[f"spiking.backend={backend}"])
+    box = {}
+
+    class Caught(Exception):
+        pass
+
+    def catch(sc, rule, objective, data, **kw):
+        box.update(sc=sc, rule=rule, data=data)
+        raise Caught
+
+    class Ctx:
+        seed = scen.seed
+
+        def rng(self, name):
+            return rngmod.stream(self.seed, name)
+
+        @staticmethod
+        def progress(it, **kw):
+            return it
+
+    monkeypatch.setattr(spiking_trainer, "train", catch)
+    with pytest.raises(Caught):
+        Train().run_spiking(scen.cfg, Ctx())
+    return box["sc"], box["rule"], box["data"]
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_a_spiking_training_circuit_restored_mid_training_learns_bit_identically(backend, monkeypatch):
+    """What the spiking trainer's checkpoint hook needs: its circuit (network, teacher, nudgers,
+    monitors) and rule captured between examples and restored into freshly built ones."""
+    from dendrite_sim.engine.spiking_trainer import target_vector
+
+    sc, rule, data = _spiking_circuit(monkeypatch, backend)
+    phases = rule.phases()
+
+    def learn(sc, rule, i):
+        y = target_vector(data.y_train[i], sc.circuit.output.n, data.n_classes)
+        rec = sc.present(data.x_train[i], y, phases)
+        for q, (dW, _db) in rule.example_update(sc, rec).items():
+            sc.add_weights(q, 0.1 * dW)
+        sc.sync_feedback()
+        return rec
+
+    learn(sc, rule, 0)
+    learn(sc, rule, 1)
+    state = ck.capture({"circuit": sc, "rule": rule})
+    ref = learn(sc, rule, 2)
+    sc2, rule2, _ = _spiking_circuit(monkeypatch, backend)
+    ck.restore({"circuit": sc2, "rule": rule2}, *state)
+    got = learn(sc2, rule2, 2)
+    for q in sc.circuit.feedforward():
+        np.testing.assert_array_equal(sc2.weights(q.name), sc.weights(q.name), err_msg=q.name)
+    out = sc.circuit.output.name
+    for ph in phases:
+        np.testing.assert_array_equal(got[ph.name].mean(out, "v_soma"), ref[ph.name].mean(out, "v_soma"))
+        np.testing.assert_array_equal(got[ph.name].rate(out), ref[ph.name].rate(out))
