@@ -110,7 +110,8 @@ MODEL_SCHEMA = {
     "feedback": Field("str", "symmetric", "feedback onto the apical dendrites: the transpose of the "
                       "output weights, or fixed random", choices=("symmetric", "random")),
     "learning_rate": Field("float", 0.3, "spiking model: W += learning_rate · ΔW", lo=0, lo_open=True),
-    "rate_learning_rate": Field("float", 0.5, "rate model: W += rate_learning_rate · ΔW", lo=0, lo_open=True),
+    "rate_learning_rate": Field("float", 0.05, "rate model: W += rate_learning_rate · ΔW (AGREL's "
+                                 "δ = (r − p)/p is unbounded: larger steps can diverge)", lo=0, lo_open=True),
     "dt": Field("quantity", "1 ms", "spiking time step", dimension="time", lo=0, lo_open=True),
     "input_rate": Field("quantity", "200 Hz", "input rate at x = 1", dimension="frequency", lo=0, lo_open=True),
     "init_scale": Field("float", 20.0, "spiking weights: std × √fan-in", lo=0, lo_open=True),
