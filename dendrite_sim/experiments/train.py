@@ -38,8 +38,9 @@ somata through conductances in target phases, toward the potential that codes th
 ``target_range``), and the objective reads the output ``readout`` of the forward phase (mean
 somatic potential, spike rate, or for regression the mean somatic potential decoded into target
 space). With the ``microcircuit`` architecture the interneurons are nudged toward their partner
-pyramids' potentials (``nudging_conductance``, ``nudging_interval``). One run is one seed; training accuracy and loss of an epoch are measured online on the
-examples as they are learned; test after every epoch with ``test_duration``-ms forward phases.
+pyramids' potentials (``nudging_conductance``, ``nudging_interval``). One run is one seed;
+training accuracy and loss of an epoch are measured online on the examples as they are learned;
+test after every epoch with ``test_duration``-ms forward phases.
 A rule without the substrate's face is refused by ``check``.
 
 Extra metrics of the spiking substrate: ``alignment_angle_deg`` — per hidden pathway and epoch,
