@@ -70,7 +70,9 @@ def test_scenarios_check():
 
 
 @pytest.mark.parametrize("setting, key", [("stimulus.orientations=[10.0, 50.0, 90.0]", "stimulus.orientations"),
-                                          ("model.dt=5 ms", "model.dt")])
+                                          ("model.dt=5 ms", "model.dt"),
+                                          ("protocol.n_seeds=100000000", "protocol.n_seeds"),
+                                          ("model.hidden=200000", "model.hidden")])
 def test_bad_values_are_refused_at_check(setting, key, capsys):
     assert main(["check", str(SCEN / "fig5_apical_reinforcement_short.toml"), "--set", setting]) == 2
     assert key in capsys.readouterr().err

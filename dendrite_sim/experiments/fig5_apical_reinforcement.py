@@ -341,6 +341,43 @@ class ApicalReinforcement(Experiment):
         limit = Guerguiev.stable_dt(Guerguiev.Params(), 1.0)
         if m["dt"] >= limit:
             raise ScenarioError("model.dt", f"expected dt < {limit:.3g} ms (forward Euler of the guerguiev soma)")
+        self.check_resources(cfg)
+
+    @staticmethod
+    def check_resources(cfg):
+        """The run's compute against the runtime limit (:mod:`dendrite_sim.core.limits`: neuron
+        steps and synaptic events of the spiking model, multiply-adds of the rate model) and one
+        session's records against this machine's memory (apical potentials every step, float32,
+        and the imaging traces), each refused under the key furthest above its default."""
+        from dendrite_sim.core import limits
+        from dendrite_sim.engine import spec as netspec
+
+        st, pr, m = cfg["stimulus"], cfg["protocol"], cfg["model"]
+        n_in, n_h = st["n_inputs"], m["hidden"]
+        trials = 2 * 2 * pr["session_trials"] + pr["training_trials"]
+        seeds = pr["n_seeds"]
+        ratios = {"protocol.n_seeds": seeds / 3, "model.hidden": n_h / 100, "stimulus.n_inputs": n_in / 40,
+                  "protocol.session_trials": pr["session_trials"] / 20,
+                  "protocol.training_trials": pr["training_trials"] / 300, "model.dt": 1.0 / m["dt"]}
+        key = max(ratios, key=ratios.get)
+        for rule in cfg["rules"]:
+            if spiking_face(rule):
+                trial_ms = sum(ph.duration for ph in rule.phases())
+                ms = seeds * (trials * trial_ms + 2 * 2 * pr["session_trials"] * pr["grey"])
+                steps = ms / m["dt"]
+                limits.check_runtime(key, f"{seeds:g} seeds × {trials:g} trials of {trial_ms:g} ms "
+                                     f"with {n_h:g} hidden neurons at dt = {m['dt']:g} ms",
+                                     neuron_steps=steps * (n_in + n_h + 41),
+                                     synaptic_events=steps * n_h * (n_in + 2) * 0.1 * m["dt"])
+                session_ms = 2 * pr["session_trials"] * (trial_ms + pr["grey"])
+                frames = session_ms / 1000.0 * cfg["imaging"]["frame_rate"]
+                rois = n_h * (1 + cfg["imaging"]["n_apical"])
+                need = 3 * 4.0 * n_h * session_ms / m["dt"] + 8 * 8.0 * frames * rois
+                mkey = max(("model.hidden", "protocol.session_trials", "model.dt"), key=ratios.get)
+                netspec.check_memory({mkey: need, "total": need}, key=mkey)
+            else:
+                limits.check_runtime(key, f"{seeds:g} seeds × {trials:g} trials × "
+                                     f"{n_in * n_h:g} weights", flops=6.0 * seeds * trials * n_h * (n_in + 2))
 
     def run(self, cfg, ctx):
         st, pr, an = cfg["stimulus"], cfg["protocol"], cfg["analysis"]

@@ -2,7 +2,8 @@
 of neurons (tuned to the reinforced stimulus / to the other), per model and measure.
 
 Top row: per measure, the mean change after − before of each group with its bootstrap 95 % CI
-(error bars), one marker per model, the permutation p of the group difference in the label.
+(error bars), one marker per model, the permutation p of the group difference above it; the
+groups' legend below the figure.
 Bottom row: per measure, before/after distributions of the neurons' mean responses (histograms,
 one colour per group, solid before, dashed after) of the first model that has the measure.
 """
@@ -56,8 +57,6 @@ def apical_change_figure(data: dict, trials: str, reinforced_orientation: float)
         ax.set_xlabel("model")
         ax.set_ylabel(f"change after − before\n{UNITS.get(meas, meas)}", fontsize=7)
         ax.set_title(meas, fontsize=9, pad=12)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(frameon=False, fontsize=7, loc="lower left")
         ax = axes[1][j]
         model = next(m for m in models if meas in data[m]["measures"])
         e = data[model]["measures"][meas]
@@ -75,7 +74,14 @@ def apical_change_figure(data: dict, trials: str, reinforced_orientation: float)
         ax.set_ylabel("neurons")
         ax.set_title(f"{model}: before / after", fontsize=8)
         ax.legend(frameon=False, fontsize=6)
+    handles = {}
+    for ax in axes[0]:
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, h)
+    if handles:
+        fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=len(handles), frameon=False,
+                   fontsize=8, title="change after − before, mean and 95 % CI", title_fontsize=8)
     fig.suptitle(f"Apical activity before and after reinforcing {reinforced_orientation:g}° "
                  f"(mean over {trials} trials; 95 % bootstrap CIs over neurons and seeds)", fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0.0, 0.06, 1.0, 1.0))
     return fig
