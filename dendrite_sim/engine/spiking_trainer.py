@@ -40,6 +40,7 @@ class SpikingHistory(History):
     angle_deg: dict = field(default_factory=dict)          # pathway → per epoch (mean update)
     angle_example_deg: dict = field(default_factory=dict)  # pathway → per epoch (mean per example)
     traces: dict = field(default_factory=dict)             # "first" / "last" → ExampleRecord
+    started_at: tuple = (1, 0)                             # (epoch, example) this process began with
 
 
 def angle_deg(a: np.ndarray, b: np.ndarray) -> float:
@@ -75,10 +76,39 @@ def evaluate(sc, objective, x, y, n_classes, phase: Phase, how: str):
     return loss, acc
 
 
+HISTORY_LISTS = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy")
+
+
+def _history_json(hist: SpikingHistory) -> dict:
+    """The per-epoch lists of a history (JSON: None for a missing accuracy, NaN for an undefined angle)."""
+    out = {k: list(getattr(hist, k)) for k in HISTORY_LISTS}
+    out["angle_deg"] = {q: list(v) for q, v in hist.angle_deg.items()}
+    out["angle_example_deg"] = {q: list(v) for q, v in hist.angle_example_deg.items()}
+    return out
+
+
+def _history_restore(hist: SpikingHistory, saved: dict) -> None:
+    for k in HISTORY_LISTS:
+        getattr(hist, k)[:] = saved[k]
+    for key in ("angle_deg", "angle_example_deg"):
+        for q, v in saved[key].items():
+            getattr(hist, key)[q][:] = v
+
+
 def train(sc, rule, objective, data, *, epochs: int, lr: float, rng: np.random.Generator,
           readout_how: str = "v_soma", test_phase: Phase, n_test: int | None = None,
-          progress=lambda it, **kw: it) -> SpikingHistory:
-    """Train the spiking circuit ``sc`` in place; per-epoch history (epoch 0 = before training)."""
+          progress=lambda it, **kw: it, checkpointer=None, resume: bool = False) -> SpikingHistory:
+    """Train the spiking circuit ``sc`` in place; per-epoch history (epoch 0 = before training).
+
+    ``checkpointer`` (:class:`~dendrite_sim.engine.checkpoint.Checkpointer`): after an example's
+    update, when its span of biological time has passed, the circuit (network, monitors,
+    teachers), the rule, the objective, the epoch's shuffled order, online readouts, angle sums
+    and the shuffling generator are written with the history so far; with ``resume`` the newest
+    checkpoint is restored and training continues with the next example, bit-identical to a run
+    that was never stopped. The example traces of the figure (``hist.traces``) are not saved: a
+    resumed run keeps the last example's only."""
+    from dendrite_sim.engine import checkpoint
+
     hist = SpikingHistory()
     phases = rule.phases()
     fwd_name = phases[0].name
@@ -99,16 +129,44 @@ def train(sc, rule, objective, data, *, epochs: int, lr: float, rng: np.random.G
         hist.test_loss.append(vl)
         hist.test_accuracy.append(va)
 
-    tl0, ta0 = evaluate(sc, objective, data.x_train[: len(xt)], data.y_train[: len(xt)], data.n_classes,
-                        test_phase, readout_how)
-    test(0, tl0, ta0)
     n = len(data.x_train)
-    for ep in progress(range(1, epochs + 1), total=epochs, desc=f"training ({rule.registered_name}, spiking)"):
-        order = rng.permutation(n)
-        a_out = np.zeros((n, n_out))
-        sums = {q: [0.0, 0.0] for q in hidden_paths}
-        per_example = {q: [] for q in hidden_paths}
-        for k, i in enumerate(order):
+
+    def new_epoch():
+        return {"order": rng.permutation(n), "a_out": np.zeros((n, n_out)),
+                "sums": {q: [np.zeros_like(sc.weights(q)), np.zeros_like(sc.weights(q))] for q in hidden_paths},
+                "rng": rng}
+
+    loop = {"order": np.zeros(n, dtype=np.int64), "a_out": np.zeros((n, n_out)),
+            "sums": {q: [np.zeros_like(sc.weights(q)), np.zeros_like(sc.weights(q))] for q in hidden_paths},
+            "rng": rng}
+    state = {"circuit": sc, "rule": rule, "objective": objective, "loop": loop}
+    per_example = {q: [] for q in hidden_paths}
+    start_ep, start_k = 1, 0
+    saved = checkpointer.latest() if (checkpointer is not None and resume) else None
+    if saved is not None:
+        checkpoint.restore(state, saved.arrays, saved.meta)
+        prog = saved.meta["progress"]
+        _history_restore(hist, prog["history"])
+        for q, v in prog["per_example"].items():
+            per_example[q][:] = v
+        start_ep, start_k = int(prog["epoch"]), int(prog["example"]) + 1
+    else:
+        tl0, ta0 = evaluate(sc, objective, data.x_train[: len(xt)], data.y_train[: len(xt)], data.n_classes,
+                            test_phase, readout_how)
+        test(0, tl0, ta0)
+    hist.started_at = (start_ep, start_k)
+    rec = None
+    for ep in progress(range(start_ep, epochs + 1), total=epochs - start_ep + 1,
+                       desc=f"training ({rule.registered_name}, spiking)"):
+        if ep != start_ep or saved is None:
+            loop.update(new_epoch())
+            per_example = {q: [] for q in hidden_paths}
+            k0 = 0
+        else:
+            k0 = start_k
+        order, a_out, sums = loop["order"], loop["a_out"], loop["sums"]
+        for k in range(k0, n):
+            i = order[k]
             tgt = target_vector(data.y_train[i], n_out, data.n_classes)
             rec = sc.present(data.x_train[i], tgt, phases)
             if ep == 1 and k == 0:
@@ -118,15 +176,20 @@ def train(sc, rule, objective, data, *, epochs: int, lr: float, rng: np.random.G
             ref = rule.example_gradient(sc, rec) if hidden_paths else None
             if ref is not None:
                 for q in hidden_paths:
-                    sums[q][0] = sums[q][0] + ups[q][0]
-                    sums[q][1] = sums[q][1] + ref[q][0]
+                    sums[q][0] += ups[q][0]
+                    sums[q][1] += ref[q][0]
                     per_example[q].append(angle_deg(ups[q][0], ref[q][0]))
             for q, (dW, db) in ups.items():
                 sc.add_weights(q, lr * dW)
                 if db is not None:
                     sc.bias(sc.circuit.pathway(q).post)[:] += lr * db
             sc.sync_feedback()
-        hist.traces["last"] = rec
+            if checkpointer is not None and checkpointer.due(sc.net.t):
+                checkpointer.write(checkpoint.capture(state),
+                                   {"epoch": ep, "example": k, "t_ms": sc.net.t, "history": _history_json(hist),
+                                    "per_example": per_example})
+        if rec is not None:
+            hist.traces["last"] = rec
         if hidden_paths and per_example[hidden_paths[0]]:
             for q in hidden_paths:
                 hist.angle_deg[q].append(angle_deg(sums[q][0], sums[q][1]))

@@ -163,6 +163,10 @@ class Train(Experiment):
             "test_settle": Field("quantity", "30 ms", "start of a test phase not averaged",
                                  dimension="time", lo=0),
             "n_test": Field("int", 0, "test examples per evaluation (0: all)", lo=0),
+            "checkpoint_every": Field("quantity", "0 ms", "write a checkpoint after the example that ends "
+                                      "this much biological time after the last one (0: never); "
+                                      "`dendrite-sim run --resume RUN_DIR` continues from the newest",
+                                      dimension="time", lo=0),
         },
     }
 
@@ -331,8 +335,13 @@ class Train(Experiment):
         t0 = time.perf_counter()
         hist = spiking_trainer.train(sc, rule, objective, data, epochs=tr["epochs"], lr=tr["learning_rate"],
                                      rng=ctx.rng("train"), readout_how=sp["readout"], test_phase=test_phase,
-                                     n_test=sp["n_test"] or None, progress=ctx.progress)
+                                     n_test=sp["n_test"] or None, progress=ctx.progress,
+                                     checkpointer=(ctx.checkpointer(every_ms=sp["checkpoint_every"])
+                                                   if sp["checkpoint_every"] > 0 else None),
+                                     resume=bool(getattr(ctx, "resume", False)))
         wall = time.perf_counter() - t0
+        ctx.record_timing("resumed_at.epoch", hist.started_at[0])
+        ctx.record_timing("resumed_at.example", hist.started_at[1])
         for key in ("train_loss", "test_loss"):
             divergence.check_losses(getattr(hist, key), f"history.{key}", hint=(
                 f"; expected finite values: lower training.learning_rate (now {tr['learning_rate']:g})"))
