@@ -29,6 +29,11 @@ has r_S → ν (time average). The burst probability is P̄ = r_B / r_E (0 while
 
 :func:`detect` is the offline reference on a whole spike train (used by the tests and by
 analysis of recorded spikes).
+
+After the bookkeeping of step n, :func:`event_now` and :func:`burst_now` tell from the same
+state (``last_step == n`` and ``n_in_event`` = 1 or 2) whether the neuron's spike at n was an
+event or marked a burst: the E_i(t) and B_i(t) that synapse rules read (no extra per-step
+arrays; the plasticity phase runs after the bookkeeping).
 """
 
 from __future__ import annotations
@@ -51,6 +56,20 @@ def classify_spike(step, last_step, n_in_event, window_steps):
     is_event = gap > window_steps
     is_burst = (gap <= window_steps) & (n_in_event == 1)
     return is_event, is_burst, select(is_event, 1, n_in_event + 1)
+
+
+@register_jitable
+def event_now(step, last_step, n_in_event):
+    """Whether a neuron's spike at ``step`` (if any) was an event, read after the bookkeeping
+    of that step: its last spike is now and it is the first of its event (elementwise)."""
+    return (last_step == step) & (n_in_event == 1)
+
+
+@register_jitable
+def burst_now(step, last_step, n_in_event):
+    """Whether a neuron's spike at ``step`` (if any) marked a burst — the second spike of an
+    event — read after the bookkeeping of that step (elementwise)."""
+    return (last_step == step) & (n_in_event == 2)
 
 
 @register_jitable

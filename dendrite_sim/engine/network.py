@@ -384,7 +384,8 @@ class Network:
         if proj.plasticity is not None:
             raise ScenarioError(key, "expected at most one synapse rule per projection")
         params = rule.make_params(table, key=key)
-        rule.check_hooks(tuple(proj.post.variable_names()), key, post_params=proj.post.params)
+        rule.check_hooks(tuple(proj.post.variable_names()), key, post_params=proj.post.params,
+                         pre_names=tuple(proj.pre.variable_names()))
         rule.validate_weights(params, proj.conn.weights, key)
         pre_tr = {t: np.zeros(proj.pre.n) for t in rule.pre_traces}
         post_tr = {t: np.zeros(proj.post.n) for t in rule.post_traces}

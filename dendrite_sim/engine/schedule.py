@@ -38,7 +38,9 @@ Semantics of one time step n (t = n·dt):
    postsynaptic neuron; ``per_step`` for every synapse; then the traces of the neurons that
    spiked are updated. A spike is thus transmitted with the weight before its own update, and
    the hooks read traces before this step's increments (for triplet STDP: a pre and a post
-   spike in the same step do not pair).
+   spike in the same step do not pair). Hooks that read ``post_event`` / ``post_burst`` (and
+   trace hooks that read ``event`` / ``burst``) see this step's classification from phase 7,
+   and ``burst_prob`` the running rates after this step's increments.
 
 Between chunks of steps (Python; :mod:`dendrite_sim.engine.learning`): rules with a per-chunk
 face (``local_factors``) change weights, and weight monitors record.
@@ -74,7 +76,8 @@ PHASES: tuple[Phase, ...] = (
     Phase("propagate", "per synapse of a spiking row", ("synapses.stp.stp_relax", "synapses.stp.stp_spike"),
           "short-term plasticity and delivery into the delay rings"),
     Phase("plasticity", "per synapse", ("<rule>.on_pre", "<rule>.on_post", "<rule>.per_step",
-                                        "<rule>.pre_spike", "<rule>.post_spike"),
+                                        "<rule>.pre_spike", "<rule>.post_spike", "engine.bursts.event_now",
+                                        "engine.bursts.burst_now"),
           "synapse rules: trace decay, hooks, trace updates"),
 )
 

@@ -55,15 +55,40 @@ of b_t − b = (p_t − p) e, whose product e (1 − e) is σ′(a). On a networ
 non-linearity f is not ``sigmoid`` (the map's linear network) the rule keeps e = f(a) as the event
 rate (b = p e, b_pre = σ(Y b) e) and uses the gate f′(a) and b_t − b = p_t − p, so to first order
 in the teaching signal Δ_k ∝ σ′(u) (Y_k (b_t − b)_{k+1}) ⊙ f′(a_k) x_kᵀ as for the sigmoid.
+
+**Spiking face** (:class:`BurstpropSpiking`, rule ``burstprop_spiking``; Payeur et al. 2021
+Eq. 1, reference code apayeur/spikingburstprop, ``src/EBCPConnection``): an in-loop synapse
+rule (:mod:`dendrite_sim.synapses.plasticity`) on a projection j → i::
+
+    dW_ij/dt = η [B_i(t) − P̄_i(t) E_i(t)] Ẽ_j(t),      W_ij clipped to [w_min, w_max]
+
+with E_i, B_i the postsynaptic event and burst trains (sums of δ: an event is an isolated spike
+or the first spike of a burst, a burst is marked at the second spike within T_b = 16 ms of its
+predecessor; :mod:`dendrite_sim.engine.bursts`), P̄_i = r_B/r_E the postsynaptic running burst
+probability (exponential window ``tau_avg`` of the population, the engine's ``burst_prob``) and
+Ẽ_j the presynaptic event trace, Ẽ_j ← Ẽ_j e^{−dt/τ_pre} every step and + 1 at each event of j.
+Integrated exactly over the δs: at a postsynaptic event W_ij += −η P̄_i Ẽ_j, at a burst
+W_ij += η Ẽ_j (a burst is also an event, so its first spike depressed and its second potentiates:
+over a burst the net change is η (1 − P̄_i) Ẽ_j). P̄_i is read after this step's bookkeeping
+(it includes the event that triggers the update), Ẽ_j before this step's increment. The
+source's connection scales the depression by the running burst rate and the potentiation by
+the running event rate (valences −B̄_i and +Ē_i), i.e. η Ē_i [B_i − P̄_i E_i] Ẽ_j: the same
+rule with a learning rate proportional to the postsynaptic event rate; here η is constant, as
+in the paper's equation.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
+from dendrite_sim.core.elementwise import clip, select
+from dendrite_sim.core.errors import ScenarioError
 from dendrite_sim.core.interfaces import LearningRule
 from dendrite_sim.core.registry import register
 from dendrite_sim.core.schema import Field
+from dendrite_sim.synapses.plasticity import SynapseRule
 
 
 def sigmoid(x):
@@ -227,3 +252,42 @@ class Burstprop(MomentumRule):
             for k, dZ in enumerate(self.pending_Z):
                 self.Z[k] = self.Z[k] + lr * self.recurrent_lr * dZ
         self.pending_Z = None
+
+
+class BurstpropSpikingParams(NamedTuple):
+    eta: float = 0.1          # weight units per event of Ẽ_j (per unit [B − P̄ E])
+    tau_pre: float = 20.0     # ms, presynaptic event trace Ẽ_j (the source's tau_pre: 20 ms)
+    w_min: float = 0.0
+    w_max: float = 1.0e9
+
+
+@register("rule", "burstprop_spiking")
+class BurstpropSpiking(SynapseRule):
+    """Burstprop's spiking face: dW_ij/dt = η [B_i − P̄_i E_i] Ẽ_j (module docstring)."""
+
+    Params = BurstpropSpikingParams
+    units = {"tau_pre": "ms"}
+    bounds = {"eta": ">= 0"}
+    pre_traces = {"E_pre": "tau_pre"}
+
+    @staticmethod
+    def on_post(w, E_pre, post_event, post_burst, burst_prob, p):
+        """A postsynaptic spike: w + η ([burst] − P̄ [event]) Ẽ_j, clipped to [w_min, w_max]."""
+        valence = select(post_burst, 1.0, 0.0) - burst_prob * select(post_event, 1.0, 0.0)
+        return clip(w + p.eta * valence * E_pre, p.w_min, p.w_max)
+
+    @staticmethod
+    def pre_spike(E_pre, event, p):
+        """Ẽ_j + 1 at an event of j (isolated spike or first of a burst), unchanged otherwise."""
+        return E_pre + select(event, 1.0, 0.0)
+
+    @classmethod
+    def validate_params(cls, params, key):
+        if not params.w_min < params.w_max:
+            raise ScenarioError(f"{key}.w_max", f"expected w_max > w_min = {params.w_min:g}, got {params.w_max:g}")
+
+    @classmethod
+    def validate_weights(cls, params, weights, key):
+        if weights.size and (weights.min() < params.w_min or weights.max() > params.w_max):
+            raise ScenarioError(f"{key}.w_max", f"expected initial weights within [{params.w_min:g}, "
+                                f"{params.w_max:g}], got [{weights.min():g}, {weights.max():g}]")

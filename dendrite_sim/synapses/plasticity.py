@@ -26,13 +26,19 @@ In the style of GeNN's weight-update models, a synapse rule is a registered clas
 ``synapse_vars`` (that synapse's value); a name in ``pre_traces`` (the trace of the synapse's
 presynaptic neuron) or ``post_traces`` (of its postsynaptic neuron); a state variable, channel
 or drive ``I_<compartment>`` of the postsynaptic neuron model (``v_dend``, ``soma_exc``...);
-``post_spiked`` (whether the postsynaptic neuron spiked in this step); ``post_p`` (the
+``post_spiked`` (whether the postsynaptic neuron spiked in this step); ``post_event`` and
+``post_burst`` (whether that spike was an event — an isolated spike or the first of a burst —
+or marked a burst, its second spike: the E_i(t) and B_i(t) of :mod:`dendrite_sim.engine.bursts`,
+classified in this step's bookkeeping; the postsynaptic population must track bursts, as it
+must for ``burst_prob``, its running burst probability P̄_i = r_B/r_E); ``post_p`` (the
 postsynaptic model's parameter record; the fields the hooks read are declared in
 ``post_params`` and checked when the rule is attached); ``p`` (the rule's parameter record)
 and ``dt`` (ms). It returns the new values of the *per-synapse*
 arguments it takes (``w`` and synapse variables), in the order of its signature — one value
 bare, several as a tuple. ``pre_spike(<pre traces>..., p)`` returns the new pre traces in
-signature order (``post_spike`` likewise).
+signature order (``post_spike`` likewise); a trace hook may also take ``event`` and ``burst``,
+the classification of its neuron's spike (that side must track bursts), so that a trace can
+count events only (the presynaptic event trace Ẽ_j of burstprop).
 
 **When the hooks run** is the schedule's business (:mod:`dendrite_sim.engine.schedule`, phase
 ``plasticity``, after propagation, so a spike is transmitted with the weight before its own
@@ -79,8 +85,12 @@ from dendrite_sim.core.schema import check_bounds, check_bounds_declaration, che
 HOOKS = ("on_pre", "on_post", "per_step")
 #: hook arguments with a fixed meaning: the postsynaptic neuron's spike in this step (bool) and
 #: its model's parameter record (fields declared in ``post_params``)
-POST_SPECIAL = ("post_spiked", "post_p")
+POST_SPECIAL = ("post_spiked", "post_p", "post_event", "post_burst")
+#: hook arguments that need the postsynaptic population's event/burst state
+POST_BURST_ARGS = ("post_event", "post_burst", "burst_prob", "event_rate", "burst_rate", "spike_rate")
 TRACE_HOOKS = ("pre_spike", "post_spike")
+#: extra arguments of a trace hook: the classification of its neuron's spike in this step
+TRACE_SPECIAL = ("event", "burst")
 
 
 class SynapseRule(LearningRule):
@@ -176,9 +186,13 @@ class SynapseRule(LearningRule):
         return tuple(a for a in args if a == "w" or a in cls.synapse_vars)
 
     @classmethod
-    def check_hooks(cls, post_names: tuple[str, ...], key: str, post_params=None) -> None:
+    def check_hooks(cls, post_names: tuple[str, ...], key: str, post_params=None,
+                    pre_names: tuple[str, ...] | None = None) -> None:
         """Every hook argument must be known, and the postsynaptic model's parameter record must
-        have the fields in :attr:`post_params`: a :class:`ScenarioError` at ``key`` otherwise."""
+        have the fields in :attr:`post_params`: a :class:`ScenarioError` at ``key`` otherwise.
+        ``post_names`` / ``pre_names`` are the populations' variable names (``burst_prob``
+        among them when the population tracks events and bursts; ``pre_names`` None: not
+        checked)."""
         missing = [f for f in cls.post_params if f not in getattr(post_params, "_fields", ())]
         if missing:
             raise ScenarioError(key, f"rule {cls.registered_name!r} reads the postsynaptic model's parameters "
@@ -186,9 +200,18 @@ class SynapseRule(LearningRule):
                                 f"(e.g. {cls.post_model})")
         synapse = {"w", *cls.synapse_vars, *cls.pre_traces, *cls.post_traces, "p", "dt", *POST_SPECIAL}
         for hook in cls.hooks():
-            known = ({*cls.pre_traces, "p"} if hook == "pre_spike" else {*cls.post_traces, "p"}
-                     if hook == "post_spike" else synapse | set(post_names))
+            known = ({*cls.pre_traces, "p", *TRACE_SPECIAL} if hook == "pre_spike" else
+                     {*cls.post_traces, "p", *TRACE_SPECIAL} if hook == "post_spike" else
+                     synapse | set(post_names))
+            tracks = {"pre_spike": None if pre_names is None else "burst_prob" in pre_names}.get(
+                hook, "burst_prob" in post_names)
+            side = "presynaptic" if hook == "pre_spike" else "postsynaptic"
             for a in cls.hook_args(hook):
+                needs = a in TRACE_SPECIAL if hook in TRACE_HOOKS else a in POST_BURST_ARGS
+                if needs and tracks is False:
+                    raise ScenarioError(key, f"rule {cls.registered_name!r}: argument {a!r} of {hook} needs "
+                                        f"the {side} population's events and bursts; expected a "
+                                        f"population with bursts = true")
                 if a not in known:
                     raise ScenarioError(key, f"rule {cls.registered_name!r}: argument {a!r} of {hook} is "
                                         f"not a weight, synapse variable, trace or variable of the "

@@ -40,6 +40,7 @@ import numpy as np
 from dendrite_sim.engine.backends.base import Backend
 from dendrite_sim.engine.graph import NeuronPopulation, PoissonSource, SpikeSource
 from dendrite_sim.engine.schedule import PHASES
+from dendrite_sim.synapses.plasticity import TRACE_SPECIAL
 
 VERSION = "4"
 _LOADED: dict[str, Callable] = {}
@@ -516,7 +517,8 @@ class NumbaBackend(Backend):
                     for name in traces:
                         e.emit(3, f"{Q}__{side}_{name}[i] += 1.0")
                     continue
-                args = [f"{Q}__{side}_{a}[i]" if a in traces else f"{Q}__p" for a in rule.hook_args(hook)]
+                args = [f"{Q}__{side}_{a}[i]" if a in traces else _classified(e, P, a, "i") if a in TRACE_SPECIAL
+                        else f"{Q}__p" for a in rule.hook_args(hook)]
                 outs = [f"{Q}__{side}_{a}[i]" for a in rule.hook_writes(hook)]
                 e.emit(3, f"{', '.join(outs)} = {R_}_{hook}({', '.join(args)})")
 
@@ -548,10 +550,19 @@ def _hook_call(e: _Emitter, proj, Q: str, R_: str, hook: str, syn: str, pre: str
             args.append(f"{e.label(proj.post, proj.post.name)}__params")
         elif a == "post_spiked":
             args.append(f"{e.label(proj.post, proj.post.name)}__spiked[{post}]")
+        elif a in ("post_event", "post_burst"):
+            args.append(_classified(e, e.label(proj.post, proj.post.name), a[5:], post))
         else:
             args.append(NumbaBackend.var_expr(e, proj.post, a, post))
     outs = [f"{Q}__w[{syn}]" if a == "w" else f"{Q}__{a}[{syn}]" for a in rule.hook_writes(hook)]
     return f"{', '.join(outs)} = {R_}_{hook}({', '.join(args)})"
+
+
+def _classified(e: _Emitter, P: str, kind: str, i: str) -> str:
+    """The loop expression of ``event`` / ``burst`` of neuron ``i`` of population ``P`` at this
+    step (after its bookkeeping; :func:`dendrite_sim.engine.bursts.event_now`)."""
+    fn = "event_now" if kind == "event" else "burst_now"
+    return f"B.{fn}(step, {P}__last_step[{i}], {P}__n_in_event[{i}])"
 
 
 def e_fastmath(e: _Emitter) -> bool:

@@ -24,7 +24,7 @@ from dendrite_sim.engine.backends.base import Backend
 from dendrite_sim.engine.graph import NeuronPopulation, PoissonSource, SpikeSource
 from dendrite_sim.engine.schedule import PHASE_NAMES
 from dendrite_sim.synapses import stp as stpmod
-from dendrite_sim.synapses.plasticity import csr_gather
+from dendrite_sim.synapses.plasticity import TRACE_SPECIAL, csr_gather
 
 # ----------------------------------------------------------------------------- libm shim
 _UNARY = ("exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sin", "cos", "tan", "arcsin",
@@ -180,7 +180,7 @@ class NumpyBackend(Backend):
     def phase_plasticity(self, n: int) -> None:
         for proj in self.net.projections:
             if proj.plasticity is not None:
-                self._plasticity(proj)
+                self._plasticity(proj, n)
 
     # ------------------------------------------------------------------ update, per kind
     def _update_neurons(self, pop, n: int) -> np.ndarray:
@@ -272,7 +272,7 @@ class NumpyBackend(Backend):
         slots = (n + conn.delays[syn].astype(np.int64)) % ring.shape[0]
         np.add.at(ring, (slots, conn.indices[syn]), values)   # sequential, in this order
 
-    def _plasticity(self, proj) -> None:
+    def _plasticity(self, proj, n: int) -> None:
         """Phase 9 for one projection: decay, on_pre rows, on_post columns, per_step, traces."""
         ps, rule, conn = proj.plasticity, proj.plasticity.rule, proj.conn
         for traces, decay in ((ps.pre_traces, ps.pre_decay), (ps.post_traces, ps.post_decay)):
@@ -282,15 +282,16 @@ class NumpyBackend(Backend):
         posts = proj.post.spike_idx[: int(proj.post.n_spiked[0])]
         if rule.on_pre is not None and pres.size:
             ks, owner = csr_gather(conn.indptr, pres)
-            self._call_synapse_hook(proj, "on_pre", ks, owner, conn.indices[ks])
+            self._call_synapse_hook(proj, "on_pre", ks, owner, conn.indices[ks], n)
         if rule.on_post is not None and posts.size:
             col_ptr, col_syn, _ = ps.csc
             js, owner = csr_gather(col_ptr, posts)
             ks = col_syn[js]
-            self._call_synapse_hook(proj, "on_post", ks, ps.syn_pre[ks], owner)
+            self._call_synapse_hook(proj, "on_post", ks, ps.syn_pre[ks], owner, n)
         if rule.per_step is not None and conn.nnz:
-            self._call_synapse_hook(proj, "per_step", slice(None), ps.syn_pre, conn.indices)
-        for hook, traces, idx in (("pre_spike", ps.pre_traces, pres), ("post_spike", ps.post_traces, posts)):
+            self._call_synapse_hook(proj, "per_step", slice(None), ps.syn_pre, conn.indices, n)
+        for hook, traces, idx, pop in (("pre_spike", ps.pre_traces, pres, proj.pre),
+                                       ("post_spike", ps.post_traces, posts, proj.post)):
             fn = getattr(rule, hook)
             names = rule.hook_writes(hook) if fn is not None else tuple(traces)
             if not idx.size or not names:
@@ -299,14 +300,14 @@ class NumpyBackend(Backend):
                 for name in names:
                     traces[name][idx] += 1.0
                 continue
-            args = [libm(traces[a][idx]) if a in traces else libm_params(ps.params)
-                    for a in rule.hook_args(hook)]
+            args = [libm(traces[a][idx]) if a in traces else _classified(pop, a, n, idx) if a in TRACE_SPECIAL
+                    else libm_params(ps.params) for a in rule.hook_args(hook)]
             out = fn(*args)
             out = out if isinstance(out, tuple) else (out,)
             for name, value in zip(names, out):
                 traces[name][idx] = plain(value)
 
-    def _call_synapse_hook(self, proj, hook: str, ks, pre_of, post_of) -> None:
+    def _call_synapse_hook(self, proj, hook: str, ks, pre_of, post_of, n: int) -> None:
         """Call ``hook`` on synapses ``ks`` (presynaptic neurons ``pre_of``, postsynaptic
         ``post_of``), arguments gathered by name, results scattered back."""
         ps, rule = proj.plasticity, proj.plasticity.rule
@@ -328,6 +329,8 @@ class NumpyBackend(Backend):
                 args.append(libm_params(proj.post.params))
             elif a == "post_spiked":
                 args.append(libm(proj.post.spiked[post_of]))
+            elif a in ("post_event", "post_burst"):
+                args.append(_classified(proj.post, a[5:], n, post_of))
             else:
                 args.append(libm(plain(proj.post.variable(a))[post_of]))
         out = getattr(rule, hook)(*args)
@@ -339,6 +342,12 @@ class NumpyBackend(Backend):
 
 _UPDATE = {NeuronPopulation: NumpyBackend._update_neurons, PoissonSource: NumpyBackend._update_poisson,
            SpikeSource: NumpyBackend._update_spikes}
+
+
+def _classified(pop, kind: str, n: int, idx) -> np.ndarray:
+    """``event`` / ``burst`` of neurons ``idx`` of ``pop`` at step n (after its bookkeeping)."""
+    fn = B.event_now if kind == "event" else B.burst_now
+    return libm(fn(n, pop.last_step[idx], pop.n_in_event[idx]))
 
 
 def _append(rec, n: int, idx: np.ndarray) -> None:
