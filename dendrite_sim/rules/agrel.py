@@ -15,8 +15,9 @@ A trial has two factors that every synapse can see, and nothing else:
 3. **Attentional feedback tag.** Only the chosen output unit sends feedback. Its feedback
    reaches hidden unit j as fb_j = Σ_i B_ji g_i through the feedback pathway (the chosen unit's
    column at the last hidden layer; deeper layers receive the gated feedback of the layer
-   above): g_L = onehot(k), g_l = (B_l g_{l+1}) ⊙ f′(a_l), with B = Wᵀ for symmetric feedback
-   (the paper's reciprocal, equally trained feedback) or the architecture's fixed random B. The
+   above): g_L = onehot(k), g_l = (B_l g_{l+1}) ⊙ f′(a_l), with B = Wᵀ (``feedback =
+   "reciprocal"``: the papers' reciprocal, equally trained feedback) or the architecture's
+   feedback matrices (``"architecture"``: fixed random ones give attention-gated FA). The
    synapse's tag is g_l h_{l−1}ᵀ and the update is tag × modulator::
 
        ΔW_l = ⟨ δ g_l h_{l−1}ᵀ ⟩,   Δb_l = ⟨ δ g_l ⟩
@@ -82,10 +83,14 @@ class AGREL(LearningRule):
                          "δ = r − Q_k (Pozzi et al. 2020)", choices=("agrel", "q_agrel")),
         "epsilon": Field("float", 0.05, "exploration rate ε of Q-AGREL's ε-greedy choice",
                          lo=0, hi=1),
+        "feedback": Field("str", "reciprocal", "'reciprocal': tags through Wᵀ (the papers' "
+                          "reciprocal feedback, trained alike); 'architecture': through the "
+                          "architecture's feedback matrices B (Wᵀ when symmetric, else fixed random)",
+                          choices=("reciprocal", "architecture")),
     }
 
-    def __init__(self, variant="agrel", epsilon=0.05):
-        self.variant, self.epsilon = variant, epsilon
+    def __init__(self, variant="agrel", epsilon=0.05, feedback="reciprocal"):
+        self.variant, self.epsilon, self.feedback = variant, epsilon, feedback
 
     def policy(self, a_out: np.ndarray) -> np.ndarray:
         if self.variant == "agrel":
@@ -112,4 +117,5 @@ class AGREL(LearningRule):
         k = sample_actions(pi, rng)
         delta = self.modulator(fwd.out, pi, k, y, objective, rng)
         e_out = -delta[:, None] * one_hot(k, fwd.out.shape[1])
-        return backward(net, fwd, e_out, feedback="weights" if net.feedback == "symmetric" else "B")
+        via = "B" if self.feedback == "architecture" and net.feedback != "symmetric" else "weights"
+        return backward(net, fwd, e_out, feedback=via)

@@ -103,7 +103,8 @@ def naive_effect(s, u):
 class RDDFeedback(LearningRule):
     """Feedback alignment whose feedback weights learn each neuron's causal effect by RDD."""
 
-    stochastic = True
+    # the forward update is deterministic given B; the probe's draws only move B (after_step)
+    stochastic = False
     params = {
         "sigma": Field("float", 1.0, "s.d. σ of the probe noise on the pre-activations", lo=0, lo_open=True),
         "correlation": Field("float", 0.5, "correlation ρ of the probe noise across a layer", lo=0, hi=1,
