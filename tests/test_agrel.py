@@ -68,7 +68,7 @@ def test_modulator_and_tag_on_one_trial():
 def exact_expectation(rule, net, x, y, objective):
     """E_k[update] summed over every action k, weighted by the policy (per sample)."""
     fwd = net.forward(x)
-    pi = rule.policy(fwd.out)
+    pi = rule.policy(fwd.out, y.ndim == 1)
     K = fwd.out.shape[1]
     e = np.zeros_like(fwd.out)
     for k in range(K):
@@ -120,8 +120,10 @@ def test_regression_targets_unbiased_and_q_agrel_refused():
     x, y = rng.standard_normal((32, 6)), rng.standard_normal((32, 3))
     fwd = net.forward(x)
     want = flat(backward(net, fwd, MSE.gradient(fwd.out, y), feedback="B"))
-    m = flat(mean_update(AGREL(), net, x, y, MSE, np.random.default_rng(6), draws=2000))
+    m = flat(mean_update(AGREL(feedback="architecture"), net, x, y, MSE, np.random.default_rng(6), draws=2000))
     assert cosine(m, want) >= 0.95
+    assert cosine(flat(exact_expectation(AGREL(), net, x, y, MSE)),
+                  flat(backward(net, fwd, MSE.gradient(fwd.out, y), feedback="weights"))) > 0.999999
     with pytest.raises(ScenarioError, match="rule.variant"):
         AGREL(variant="q_agrel").update(net, x, y, MSE, rng)
 

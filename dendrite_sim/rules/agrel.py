@@ -36,7 +36,9 @@ fixed (Pozzi et al. 2020, Sec. 3).
 no reward to earn, so the chosen unit's modulator is its own teaching signal e_k (the objective's
 error at the output) importance-weighted by the chance of choosing it, δ = −e_k / π_k — for
 cross-entropy this is AGREL's δ above, term for term, and E_k[δ onehot(k)] = −e for any
-objective. AGREL's policy is then softmax(a); Q-AGREL needs rewards and refuses such targets.
+objective. AGREL's policy is then uniform, π_k = 1/K (a softmax of regression outputs can give
+a unit a vanishing chance and the modulator an unbounded weight); Q-AGREL needs rewards and
+refuses such targets.
 """
 
 from __future__ import annotations
@@ -92,7 +94,10 @@ class AGREL(LearningRule):
     def __init__(self, variant="agrel", epsilon=0.05, feedback="reciprocal"):
         self.variant, self.epsilon, self.feedback = variant, epsilon, feedback
 
-    def policy(self, a_out: np.ndarray) -> np.ndarray:
+    def policy(self, a_out: np.ndarray, labels: bool = True) -> np.ndarray:
+        """Action probabilities (batch, K); uniform for targets that are not class labels."""
+        if not labels:
+            return np.full(a_out.shape, 1.0 / a_out.shape[1])
         if self.variant == "agrel":
             return boltzmann_policy(a_out)
         return epsilon_greedy_policy(a_out, self.epsilon)
@@ -113,7 +118,7 @@ class AGREL(LearningRule):
 
     def update(self, net, x, y, objective, rng):
         fwd = net.forward(x)
-        pi = self.policy(fwd.out)
+        pi = self.policy(fwd.out, is_labels(y))
         k = sample_actions(pi, rng)
         delta = self.modulator(fwd.out, pi, k, y, objective, rng)
         e_out = -delta[:, None] * one_hot(k, fwd.out.shape[1])
