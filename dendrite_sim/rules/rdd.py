@@ -151,7 +151,8 @@ class RDDFeedback(LearningRule):
         if net.feedback != "symmetric" and self.feedback_lr > 0:
             new = self.probe_statistics(net, x, rng)
             keep = 1.0 - self.memory
-            self.stats = new if self.stats is None else [
+            fresh = self.stats is None or [G.shape for G, _ in self.stats] != [G.shape for G, _ in new]
+            self.stats = new if fresh else [
                 (keep * G + Gn, keep * H + Hn) for (G, H), (Gn, Hn) in zip(self.stats, new)]
             self.pending = True
         return ups
