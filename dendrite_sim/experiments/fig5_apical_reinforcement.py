@@ -1,10 +1,10 @@
 """Experiment ``apical_reinforcement``: Richards et al. (2019) Fig 5 — show two stimuli, reinforce
 one, and measure how the apical activity of neurons tuned to each stimulus changes with learning.
 
-Prediction (REFERENCE §9): in dendritic-error models apical activity rises in neurons tuned to
-the reinforced stimulus and falls in neurons tuned to the other; in attention-gated models the
-units that feed the chosen output are tagged and the reward-prediction error sets the sign of
-their plasticity.
+Prediction (Richards et al. 2019, Fig 5; docs/apical_reinforcement.md): in dendritic-error models
+apical activity rises in neurons tuned to the reinforced stimulus and falls in neurons tuned to
+the other; in attention-gated models the units that feed the chosen output are tagged and the
+reward-prediction error sets the sign of their plasticity.
 
 **Stimuli.** Two oriented stimuli (``stimulus.orientations``, default 45° and 135°; the first,
 ``stimulus.reinforced = 0``, is reinforced) seen by ``n_inputs`` orientation-tuned input neurons
