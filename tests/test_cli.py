@@ -67,7 +67,7 @@ def test_run_writes_the_output_contract(rbv_run, capsys):
     assert set(metrics["rules"]) == {"backprop", "feedback_alignment", "direct_feedback_alignment",
                                      "segregated_dendrites", "urbanczik_senn", "dendritic_microcircuit",
                                      "burstprop", "burstccn", "equilibrium_propagation", "contrastive_hebbian",
-                                     "predictive_coding",
+                                     "predictive_coding", "agrel", "rdd",
                                      "node_perturbation", "weight_perturbation"}
     for r in metrics["rules"].values():
         for key in ("bias", "variance", "cosine", "angle_deg"):
