@@ -341,3 +341,90 @@ def read_nwb(path: str | Path) -> SyntheticSession:
         return SyntheticSession(notes["session_name"], float(raw.rate), frame_times, traces, rois, gt,
                                 Indicator(**notes["indicator"]), notes["imaging"], stim,
                                 notes["provenance"], notes["info"])
+
+
+# --------------------------------------------------------------------------- any ΔF/F file
+_COMPARTMENT_HINTS = (("dend", "apical"), ("apical", "apical"), ("tuft", "apical"), ("soma", "soma"))
+
+
+def _text(v) -> str:
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "replace")
+    if isinstance(v, np.ndarray) and v.shape == ():
+        return _text(v[()])
+    return str(v) if v is not None else ""
+
+
+def read_dff_traces(path: str | Path, compartment: str | None = None) -> list[dict]:
+    """Every ΔF/F ``RoiResponseSeries`` of an NWB file (any producer: ours, the Allen Institute's
+    DANDI 000037 files, suite2p's NWB output), read with h5py so that no extension namespace is
+    needed. Returns one dict per series: ``name``, ``dff`` (frames × ROIs, float32),
+    ``frame_rate`` (Hz; from ``starting_time.rate`` or the median timestamp step),
+    ``compartment`` and ``cell_id`` per ROI.
+
+    Compartments: ``compartment`` if given; else the plane segmentation's ``compartment`` column
+    (our files); else a hint in the descriptions of the segmentation, its imaging plane or the
+    session ("dend", "apical", "tuft" → ``apical``; "soma" → ``soma``); else ``roi``. Cells: the
+    ``cell_id`` column if there is one, else one cell per ROI. A file without a ΔF/F series
+    raises ScenarioError naming it."""
+    import h5py
+
+    from dendrite_sim.core.errors import ScenarioError
+
+    path = Path(path)
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        raise ScenarioError(str(path), f"expected a readable NWB (HDF5) file ({e})") from None
+    out = []
+    with f:
+        series = []
+
+        def visit(name, obj):
+            if isinstance(obj, h5py.Group) and _text(obj.attrs.get("neurodata_type")) == "DfOverF":
+                for key, child in obj.items():
+                    if isinstance(child, h5py.Group) and "data" in child:
+                        series.append((f"{name}/{key}", child))
+        f.visititems(visit)
+        if not series:
+            raise ScenarioError(str(path), "expected an NWB file with a DfOverF RoiResponseSeries "
+                                "(processing/<module>/DfOverF/<series>)")
+        session_text = _text(f["session_description"][()]) if "session_description" in f else ""
+        for name, g in series:
+            data = np.asarray(g["data"][()], dtype=np.float32)
+            if data.ndim == 1:
+                data = data[:, None]
+            if "starting_time" in g:
+                rate = float(g["starting_time"].attrs["rate"])
+            else:
+                t = np.asarray(g["timestamps"][()], float)
+                rate = float(1.0 / np.median(np.diff(t))) if t.size > 1 else float("nan")
+            n = data.shape[1]
+            comp, cells, hints = None, np.arange(n), [session_text]
+            if "rois" in g:
+                table = f[g["rois"].attrs["table"]]
+                idx = np.asarray(g["rois"][()], np.int64)
+                hints.insert(0, _text(table.attrs.get("description")))
+                if "imaging_plane" in table:
+                    plane = table["imaging_plane"]
+                    hints.insert(1, " ".join(_text(plane[k][()]) if k in plane else ""
+                                             for k in ("description", "location")))
+                if "compartment" in table:
+                    comp = np.asarray([_text(v) for v in table["compartment"][()]])[idx]
+                if "cell_id" in table:
+                    cells = np.asarray(table["cell_id"][()], np.int64)[idx]
+            if compartment is not None:
+                comp = np.full(n, compartment)
+            if comp is None:
+                label = "roi"
+                for text in hints:
+                    low = text.lower()
+                    hit = next((c for key, c in _COMPARTMENT_HINTS if key in low), None)
+                    if hit:
+                        label = hit
+                        break
+                comp = np.full(n, label)
+            label = path.name if len(series) == 1 else f"{path.name}:{name}"
+            out.append({"name": label, "dff": data, "frame_rate": rate,
+                        "compartment": np.asarray(comp).astype(str), "cell_id": np.asarray(cells)})
+    return out

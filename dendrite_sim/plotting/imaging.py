@@ -267,3 +267,49 @@ def example_traces_figure(sessions, neurons, window: float = 15.0, titles=None):
     fig.text(0.5, 0.0, "ground truth: black ticks spikes, red ticks burst spikes (≥ 2 within 16 ms), "
              "orange bars dendritic plateaus; red shading: U frames", ha="center", fontsize=8)
     return fig
+
+
+def realism_figure(results):
+    """Distributions of the realism statistics (:mod:`dendrite_sim.analysis.realism`) per
+    compartment — per-ROI noise σ, SNR, event size and pairwise r between ROIs of different
+    cells — pooled over the sessions of ``results`` (dicts with ``stats`` as
+    :func:`~dendrite_sim.analysis.realism.session_statistics` returns), with the OpenScope
+    reference bands shaded and the sessions' medians (mean for r) marked."""
+    import matplotlib.pyplot as plt
+
+    from dendrite_sim.analysis import realism as R
+
+    panels = (("noise_sd", "noise σ (ΔF/F per frame)"), ("snr", "SNR (mean above θ / σ)"),
+              ("event_size", "event size (ΔF/F)"), ("r", "pairwise r (different cells)"))
+    comps = list(dict.fromkeys(c for res in results for c in res["stats"]))
+    fig, axes = plt.subplots(len(comps), len(panels), figsize=(3.4 * len(panels), 2.6 * len(comps)),
+                             squeeze=False)
+    for row, comp in enumerate(comps):
+        colour = COMP_COLOURS.get(comp, "#756bb1")
+        for col, (key, label) in enumerate(panels):
+            ax = axes[row, col]
+            values = [np.asarray(res["stats"][comp][key], float) for res in results if comp in res["stats"]]
+            pooled = np.concatenate(values) if values else np.zeros(0)
+            pooled = pooled[np.isfinite(pooled)]
+            band = R.REFERENCE.get(comp, {}).get("mean_r" if key == "r" else key)
+            if band is not None:
+                lo, hi = band
+                ax.axvspan(lo if lo is not None else (pooled.min() if pooled.size else 0.0) - 0.05,
+                           hi if hi is not None else (pooled.max() if pooled.size else 1.0),
+                           color="#fdae6b", alpha=0.35, lw=0, label="reference band")
+            if pooled.size:
+                what = "pairs" if key == "r" else "ROIs"
+                ax.hist(pooled, bins=40, color=colour, alpha=0.8, label=f"{comp} {what}")
+                for v in values:
+                    v = v[np.isfinite(v)]
+                    if v.size:
+                        ax.axvline(v.mean() if key == "r" else np.median(v), color="#e34a33", lw=1.0)
+            ax.axvline(np.nan, color="#e34a33", lw=1.0, label="session median (mean r)")
+            ax.set_xlabel(label)
+            ax.set_ylabel("count")
+            ax.set_title(f"{comp}: {label.split(' (')[0]}", fontsize=9)
+            if col == 0:
+                ax.legend(fontsize=7, loc="upper right")
+    fig.suptitle("Realism of the ΔF/F traces against the OpenScope reference bands")
+    fig.tight_layout()
+    return fig
