@@ -45,10 +45,13 @@ class CircuitParams:
     background_soma_exc_weight: float
     background_soma_inh: int
     background_soma_inh_weight: float
+    background_dend: int
+    background_dend_weight: float
     background_lif: int
     background_lif_weight: float
     p_feedback_dend: float
     w_feedback_dend: float
+    feedback_dend_cv: float
     feedback_stp: str
     p_feedback_inh: float
     w_feedback_inh: float
@@ -86,10 +89,15 @@ def make_circuit(p: CircuitParams, protocol: GaborProtocol, seed: int) -> Circui
         c.weights[:] = w
         return c
 
+    fb_dend = conn(p.n_feedback, p.n_pyr, p.p_feedback_dend, p.w_feedback_dend, "feedback_dend")
+    if p.feedback_dend_cv > 0:      # per-neuron factor g_i ~ logN, E[g] = 1, c.v. feedback_dend_cv
+        s = np.sqrt(np.log1p(p.feedback_dend_cv ** 2))
+        g = np.exp(rngmod.stream(seed, "openscope/feedback_dend_gain").normal(-0.5 * s * s, s, p.n_pyr))
+        fb_dend.weights[:] = p.w_feedback_dend * g[fb_dend.indices]
     return Circuit(
         protocol.tuning(p.n_pyr, rngmod.stream(seed, "openscope/tuning/pyr")),
         protocol.tuning(p.n_feedback, rngmod.stream(seed, "openscope/tuning/feedback")),
-        conn(p.n_feedback, p.n_pyr, p.p_feedback_dend, p.w_feedback_dend, "feedback_dend"),
+        fb_dend,
         conn(p.n_feedback, p.n_inh, p.p_feedback_inh, p.w_feedback_inh, "feedback_inh"),
         conn(p.n_inh, p.n_pyr, p.p_inh_soma, p.w_inh_soma, "inh_soma"))
 
@@ -136,6 +144,7 @@ def simulate_day(circuit: Circuit, p: CircuitParams, protocol: GaborProtocol, ta
     r = p.background_rate
     for pop, ch, n, w in (("pyr", "soma_exc", p.background_soma_exc, p.background_soma_exc_weight),
                           ("pyr", "soma_inh", p.background_soma_inh, p.background_soma_inh_weight),
+                          ("pyr", "dend_exc", p.background_dend, p.background_dend_weight),
                           ("feedback", "exc", p.background_lif, p.background_lif_weight),
                           ("inh", "exc", p.background_lif, p.background_lif_weight)):
         if n and r > 0 and w != 0:

@@ -200,12 +200,17 @@ NETWORK_SCHEMA: dict[str, Field] = {
     "background_soma_exc_weight": _q("100 pA", "their weight", "current", lo=0),
     "background_soma_inh": Field("int", 30, "inhibitory background sources per pyramidal soma", lo=0),
     "background_soma_inh_weight": _q("-100 pA", "their weight (negative)", "current", hi=0),
+    "background_dend": Field("int", 0, "excitatory background sources per pyramidal apical dendrite "
+                             "(independent ongoing tuft input: sparse spontaneous Ca2+ events)", lo=0),
+    "background_dend_weight": _q("0 pA", "their weight", "current", lo=0),
     "background_lif": Field("int", 100, "excitatory background sources per feedback neuron and "
                             "interneuron", lo=0),
     "background_lif_weight": _q("20 pA", "their weight", "current", lo=0),
     "p_feedback_dend": Field("float", 0.5, "connection probability feedback → pyramidal dendrite",
                              lo=0, hi=1),
-    "w_feedback_dend": _q("450 pA", "initial feedback → dendrite weight", "current", lo=0),
+    "w_feedback_dend": _q("450 pA", "initial feedback → dendrite weight (mean over neurons)", "current", lo=0),
+    "feedback_dend_cv": Field("float", 0.0, "c.v. over pyramidal neurons of a log-normal factor (mean 1) on "
+                              "their feedback → dendrite weights: tufts differ in their top-down input", lo=0),
     "feedback_stp": Field("str", "payeur_stf", "short-term plasticity of feedback → dendrite",
                           choices=STP_CHOICES),
     "p_feedback_inh": Field("float", 0.5, "connection probability feedback → interneuron", lo=0, hi=1),
@@ -240,6 +245,9 @@ ANALYSIS_SCHEMA: dict[str, Field] = {
                          lo_open=True),
     "heatmap_window": _q("60 s", "time shown per session in dff_heatmap.png", "time", lo=0, lo_open=True),
     "export": Field("str", "nwb", "format written during the run", choices=("nwb", "npz", "none")),
+    "keep_sessions": Field("bool", True, "keep the intermediate session folders (session-day<k>/, "
+                           "for `dendrite-sim export`) beside the exported files; always kept when "
+                           "export = \"none\""),
 }
 
 
@@ -251,6 +259,7 @@ OUTER_KEYS = {"dt": "network.dt", "backend": "network.backend", "fastmath": "net
 #: (input name in the table, population, channel, key of its sources, key of its weight).
 BACKGROUND = (("background_soma_exc", "pyr", "soma_exc", "background_soma_exc", "background_soma_exc_weight"),
               ("background_soma_inh", "pyr", "soma_inh", "background_soma_inh", "background_soma_inh_weight"),
+              ("background_dend", "pyr", "dend_exc", "background_dend", "background_dend_weight"),
               ("background_feedback", "feedback", "exc", "background_lif", "background_lif_weight"),
               ("background_inh", "inh", "exc", "background_lif", "background_lif_weight"))
 #: Projections of the circuit: name → (pre, post, channel, key of p, key of the weight).
@@ -543,6 +552,8 @@ class OpenscopeSession(Experiment):
         rois = make_rois(p.n_pyr, rngmod.stream(ctx.seed, "openscope/rois"), imaging.geometry())
         latent_every = 1000.0 / an["latent_rate"]
 
+        keep = an["keep_sessions"] or an["export"] == "none"
+        work = ctx.out if keep else ctx.out / ".sessions.tmp"     # removed at the end unless kept
         sessions, per_day, folders = [], {}, []
         pooled = {c: {"noise_sd": [], "nu": [], "event": [], "event_noiseless": []} for c in COMPARTMENTS}
         for k, table in enumerate(ctx.progress(tables, total=len(tables), desc="days")):
@@ -559,7 +570,7 @@ class OpenscopeSession(Experiment):
             with ctx.timer("imaging_s"):
                 session = simulate_session(
                     gt, indicator=indicator, imaging=imaging, rois=rois, stimulus=table, seed=img_seed,
-                    name=day, path=ctx.out / f"session-{day}",
+                    name=day, path=work / f"session-{day}",
                     provenance={"seed": ctx.seed, "imaging_seed": img_seed, "experiment": "openscope_session",
                                 "day": k + 1, "weights_at_session": weights})
             folders.append(f"session-{day}")
@@ -600,6 +611,12 @@ class OpenscopeSession(Experiment):
                 shown, figs.pick_example_neurons(sessions[-1][0], an["example_neurons"]),
                 window=an["example_window"] / 1000.0), "example_traces")
 
+        if not keep:                       # NWB (or npz) is the product: the folders go
+            import shutil
+
+            sessions.clear()
+            shutil.rmtree(work, ignore_errors=True)
+            folders = []
         first, last = per_day[days[0]]["dff"], per_day[days[-1]]["dff"]
 
         def change(c, key):

@@ -428,3 +428,58 @@ def read_dff_traces(path: str | Path, compartment: str | None = None) -> list[di
             out.append({"name": label, "dff": data, "frame_rate": rate,
                         "compartment": np.asarray(comp).astype(str), "cell_id": np.asarray(cells)})
     return out
+
+
+def write_movie_nwb(s: SyntheticSession, params, path: str | Path, duration: float = 5.0, seed: int = 0) -> Path:
+    """The imaging movie (:func:`dendrite_sim.imaging.movie.render_movie`, first ``duration`` s)
+    as ``acquisition/TwoPhotonSeries`` (uint16 photons, gzip, one chunk per frame, streamed) with
+    the ground-truth footprints in ``processing/ophys/ImageSegmentation/PlaneSegmentation``
+    (pixel masks, ``compartment``, ``cell_id``), written atomically."""
+    from hdmf.data_utils import DataChunkIterator
+    from pynwb import NWBHDF5IO, NWBFile
+    from pynwb.ophys import ImageSegmentation, OpticalChannel, TwoPhotonSeries
+
+    from dendrite_sim.imaging.movie import render_movie
+
+    nwb = NWBFile(session_description=f"Synthetic two-photon movie of session {s.name!r} "
+                                      f"(dendrite_sim forward model; no animal was used)",
+                  identifier=str(uuid.uuid5(uuid.NAMESPACE_URL, f"dendrite_sim/movie/{s.seed}/{s.name}/{seed}")),
+                  session_start_time=_start_time(s), session_id=f"{s.name}-movie",
+                  was_generated_by=[["dendrite_sim", str(dendrite_sim.__version__)]])
+    device = nwb.create_device(name="SyntheticMicroscope", description="simulated two-photon microscope")
+    plane = nwb.create_imaging_plane(
+        name="ImagingPlane", optical_channel=OpticalChannel(name="Green", description="GCaMP emission",
+                                                            emission_lambda=520.0),
+        device=device, indicator=s.indicator.name, description="somata and distal apical ROIs in one plane",
+        excitation_lambda=920.0, imaging_rate=float(s.frame_rate), location=str(s.imaging.get("location", "VISp")),
+        grid_spacing=[s.rois.pixel_size, s.rois.pixel_size], grid_spacing_unit="micrometers")
+
+    def frames():
+        for _, chunk in render_movie(s, params, duration, seed):
+            yield from chunk
+
+    h, w = s.rois.image_shape
+    data = H5DataIO(DataChunkIterator(data=frames(), maxshape=(None, h, w), dtype=np.dtype(np.uint16),
+                                      buffer_size=16),
+                    compression="gzip", compression_opts=4, chunks=(1, h, w))
+    nwb.add_acquisition(TwoPhotonSeries(name="TwoPhotonSeries", data=data, imaging_plane=plane, unit="n.a.",
+                                        rate=float(s.frame_rate), starting_time=0.0,
+                                        description="photon counts per pixel and frame (shot and read noise)"))
+    ophys = nwb.create_processing_module("ophys", "ground-truth footprints of the movie")
+    seg = ImageSegmentation()
+    ophys.add(seg)
+    ps = seg.create_plane_segmentation(name="PlaneSegmentation", imaging_plane=plane,
+                                       description="ground-truth ROI masks", reference_images=[])
+    ps.add_column("compartment", "'soma' or 'apical'")
+    ps.add_column("cell_id", "simulated neuron")
+    r = s.rois
+    for i in range(r.n_rois):
+        sel = r.mask_roi == i
+        ps.add_roi(pixel_mask=[(int(x), int(y), 1.0) for x, y in zip(r.mask_x[sel], r.mask_y[sel])],
+                   compartment=str(r.compartment[i]), cell_id=int(r.cell_id[i]))
+    path = Path(path)
+    with atomic_path(path) as tmp, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The file path provided", category=UserWarning)
+        with NWBHDF5IO(str(tmp), mode="w") as io:
+            io.write(nwb)
+    return path
