@@ -91,8 +91,11 @@ def learning_curve_figure(history: dict, title: str):
     axes = fig.subplots(1, 2 if classify else 1, squeeze=False)[0]
     ep = history["epoch"]
     ax = axes[0]
+    # test dashed with open markers over a solid train line: both stay visible where they coincide
+    styles = {"train": dict(lw=2.0), "test": dict(ls="--", marker="o", ms=3, mfc="none", lw=1.0,
+                                                  markevery=max(1, len(ep) // 25))}
     for key, label in (("train_loss", "train"), ("test_loss", "test")):
-        ax.plot(ep, [np.nan if v is None else v for v in history[key]], label=label)
+        ax.plot(ep, [np.nan if v is None else v for v in history[key]], label=label, **styles[label])
     losses = [v for k in ("train_loss", "test_loss") for v in history[k] if v is not None]
     if losses and min(losses) > 0:
         ax.set_yscale("log")
@@ -102,7 +105,7 @@ def learning_curve_figure(history: dict, title: str):
     if classify:
         ax = axes[1]
         for key, label in (("train_accuracy", "train"), ("test_accuracy", "test")):
-            ax.plot(ep, [np.nan if v is None else 100.0 * v for v in history[key]], label=label)
+            ax.plot(ep, [np.nan if v is None else 100.0 * v for v in history[key]], label=label, **styles[label])
         ax.set_xlabel("epoch")
         ax.set_ylabel("accuracy (%)")
         ax.set_ylim(0, 101)
