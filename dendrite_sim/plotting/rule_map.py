@@ -39,14 +39,17 @@ def rule_map_figure(per_rule: dict, curves: dict, widths: dict):
     ax.set_ylabel("bias  1 − cos²(E ΔW, −∇L)")
     ax.set_title("Rules as gradient estimators (cf. Richards et al. 2019 Fig 2)\n"
                  "filled: at initialisation (mean ± s.d. over seeds); open: after training", fontsize=10)
-    ax.legend(fontsize=7, loc="lower right", title="rule (angle at initialisation)", title_fontsize=7)
+    ax.legend(fontsize=7, loc="lower right", title="rule (angle between E ΔW and −∇L at initialisation:\n"
+              "0° the gradient's direction, 90° orthogonal, >90° uphill)", title_fontsize=7)
 
     ax = axes[0, 1]
     for i, (name, c) in enumerate(curves.items()):
         ax.plot(c["step"], c["angle_hidden_deg"], label=name, **_style(i))
     ax.axhline(90, color="0.6", lw=0.8, ls="--")
+    ax.text(0.01, 0.99, "90°: orthogonal to the gradient (no descent)", transform=ax.transAxes, va="top",
+            fontsize=7, color="0.4")
     ax.set_xlabel("training step")
-    ax.set_ylabel("angle to −∇L, first layer (deg)")
+    ax.set_ylabel("angle of the first layer's mean update to −∇L (deg)")
     ax.set_ylim(0, 120)
     ax.set_title("Alignment during training")
     handles, labels = ax.get_legend_handles_labels()
