@@ -14,7 +14,7 @@ The circuit (populations of the spiking engine, :mod:`dendrite_sim.engine.networ
                                      └────────────────────────────┘
     + independent Poisson background onto every population
 
-* ``pyr``: Naud & Sprekeler (2018) neurons (REFERENCE §1). The soma receives a bias, the
+* ``pyr``: Naud & Sprekeler (2018) neurons (docs/models.md#neuron-naud_sprekeler). The soma receives a bias, the
   stimulus as a current I_s(t) = soma_bias + basal_gain · basal[frame(t), i] with the protocol's
   Gabor tuning (von Mises orientation tuning × frame-identity gain; :func:`drives`), and Poisson
   background (excitatory and inhibitory synaptic currents).

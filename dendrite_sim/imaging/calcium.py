@@ -32,7 +32,7 @@ from numba import njit
 
 from dendrite_sim.core.errors import ScenarioError
 
-BURST_ISI = 0.016  # s: Naud & Sprekeler 2018 / Payeur et al. 2021 burst criterion (REFERENCE §1)
+BURST_ISI = 0.016  # s: burst criterion of Naud & Sprekeler 2018 / Payeur et al. 2021 (docs/models.md)
 
 
 # ----------------------------------------------------------------------------- ground truth
