@@ -131,14 +131,12 @@ def train(sc, rule, objective, data, *, epochs: int, lr: float, rng: np.random.G
 
     n = len(data.x_train)
 
-    def new_epoch():
-        return {"order": rng.permutation(n), "a_out": np.zeros((n, n_out)),
-                "sums": {q: [np.zeros_like(sc.weights(q)), np.zeros_like(sc.weights(q))] for q in hidden_paths},
-                "rng": rng}
+    def epoch_state(order):
+        """What one epoch accumulates: its order, online readouts, summed updates (rule, backprop)."""
+        return {"order": order, "a_out": np.zeros((n, n_out)), "rng": rng,
+                "sums": {q: [np.zeros_like(sc.weights(q)), np.zeros_like(sc.weights(q))] for q in hidden_paths}}
 
-    loop = {"order": np.zeros(n, dtype=np.int64), "a_out": np.zeros((n, n_out)),
-            "sums": {q: [np.zeros_like(sc.weights(q)), np.zeros_like(sc.weights(q))] for q in hidden_paths},
-            "rng": rng}
+    loop = epoch_state(np.zeros(n, dtype=np.int64))
     state = {"circuit": sc, "rule": rule, "objective": objective, "loop": loop}
     per_example = {q: [] for q in hidden_paths}
     start_ep, start_k = 1, 0
@@ -159,7 +157,7 @@ def train(sc, rule, objective, data, *, epochs: int, lr: float, rng: np.random.G
     for ep in progress(range(start_ep, epochs + 1), total=epochs - start_ep + 1,
                        desc=f"training ({rule.registered_name}, spiking)"):
         if ep != start_ep or saved is None:
-            loop.update(new_epoch())
+            loop.update(epoch_state(rng.permutation(n)))
             per_example = {q: [] for q in hidden_paths}
             k0 = 0
         else:
