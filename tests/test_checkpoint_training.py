@@ -38,7 +38,7 @@ def stop_after(monkeypatch, n_presentations):
     monkeypatch.setattr(SpikingCircuit, "present", present)
 
 
-@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("backend", [pytest.param("numpy", marks=pytest.mark.slow), "numba"])
 def test_spiking_training_resumed_from_a_checkpoint_ends_bit_identically(backend, tmp_path, monkeypatch, capsys):
     straight, cut = tmp_path / "straight", tmp_path / "cut"
     assert main(["run", SCENARIO, "--out", str(straight), *short(backend)]) == 0

@@ -78,6 +78,7 @@ def test_bad_values_are_refused_at_check(setting, key, capsys):
     assert key in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_short_scenario_end_to_end(tmp_path):
     import nwbinspector
     from pynwb import NWBHDF5IO

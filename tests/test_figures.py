@@ -36,8 +36,6 @@ SMALL = {
     "pyr_stp_4000.toml": ['simulation.duration="100 ms"', 'simulation.transient="10 ms"',
                           "network.populations.pyr.n=200"],
     "gratings_reward.toml": ["training.epochs=2", "task.n_train=100", "task.n_test=50"],
-    "fig5_apical_reinforcement_short.toml": [],
-    "fig4_hierarchy_short.toml": [],
     "microcircuit_regression_spiking.toml": ["task.n_train=10", "task.n_test=5", "training.epochs=1",
                                              "rule.phase_duration=30.0", "rule.settle=10.0",
                                              "spiking.test_duration=\"30 ms\""],
