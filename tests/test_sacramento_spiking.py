@@ -167,6 +167,7 @@ SCENARIO = "scenarios/microcircuit_regression_spiking.toml"
 SHORT = ["--set", "task.n_train=60", "--set", "task.n_test=30", "--set", "training.epochs=3"]
 
 
+@pytest.mark.slow
 def test_spiking_regression_scenario_learns(tmp_path):
     out = tmp_path / "run"
     assert main(["run", SCENARIO, "--out", str(out), *SHORT]) == 0
