@@ -35,10 +35,11 @@ import numpy as np
 from dendrite_sim.analysis import tuning as tn
 from dendrite_sim.core import rng as rngmod
 from dendrite_sim.core.errors import ScenarioError
-from dendrite_sim.core.interfaces import Experiment, require_substrate
+from dendrite_sim.core.interfaces import Experiment
 from dendrite_sim.core.registry import register
 from dendrite_sim.core.schema import Field
 from dendrite_sim.engine import divergence, trainer
+from dendrite_sim.experiments.rule_bias_variance import validate_rule_list
 from dendrite_sim.tasks.gratings import draw_gratings
 
 STATS = ("delta_abs_slope", "rel_delta_abs_slope", "delta_osi")
@@ -104,17 +105,7 @@ class Fig4Hierarchy(Experiment):
         hidden = getattr(cfg["architecture"], "hidden", None)
         if hidden is None or len(hidden) < 3:
             raise ScenarioError("architecture.hidden", f"expected >= 3 hidden layers, got {hidden!r}")
-        names = [r.registered_name for r in cfg["rules"]]
-        if len(set(names)) != len(names):
-            raise ScenarioError("rules", "expected each rule once")
-        for k, r in enumerate(cfg["rules"]):
-            require_substrate(type(r), "rate", f"rules[{k}].name")
-        for k, v in cfg["training"]["learning_rate_scale"].items():
-            if k not in names:
-                raise ScenarioError(f"training.learning_rate_scale.{k}",
-                                    f"expected one of the rules: {', '.join(names)}")
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
-                raise ScenarioError(f"training.learning_rate_scale.{k}", f"expected a number > 0, got {v!r}")
+        validate_rule_list(cfg)
 
     def run(self, cfg, ctx):
         task, arch, objective, rules = cfg["task"], cfg["architecture"], cfg["objective"], cfg["rules"]

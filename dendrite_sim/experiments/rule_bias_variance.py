@@ -38,6 +38,22 @@ def _mean(values):
 _STAT_KEYS = ("bias", "bias_raw", "variance", "cosine", "angle_deg", "parallel_fraction")
 
 
+def validate_rule_list(cfg) -> None:
+    """A ``[[rules]]`` list compared on the rate substrate: each rule once, each with a rate face,
+    and ``training.learning_rate_scale`` naming only listed rules with numbers > 0."""
+    names = [r.registered_name for r in cfg["rules"]]
+    if len(set(names)) != len(names):
+        raise ScenarioError("rules", "expected each rule once")
+    for k, r in enumerate(cfg["rules"]):
+        require_substrate(type(r), "rate", f"rules[{k}].name")
+    for k, v in cfg["training"]["learning_rate_scale"].items():
+        if k not in names:
+            raise ScenarioError(f"training.learning_rate_scale.{k}",
+                                f"expected one of the rules: {', '.join(names)}")
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
+            raise ScenarioError(f"training.learning_rate_scale.{k}", f"expected a number > 0, got {v!r}")
+
+
 @register("experiment", "rule_bias_variance")
 class RuleBiasVariance(Experiment):
     """Bias, variance and alignment of every rule on the same network and task (Richards Fig 2–3)."""
@@ -66,17 +82,7 @@ class RuleBiasVariance(Experiment):
     }
 
     def validate(self, cfg):
-        names = [r.registered_name for r in cfg["rules"]]
-        if len(set(names)) != len(names):
-            raise ScenarioError("rules", "expected each rule once")
-        for k, r in enumerate(cfg["rules"]):
-            require_substrate(type(r), "rate", f"rules[{k}].name")
-        for k, v in cfg["training"]["learning_rate_scale"].items():
-            if k not in names:
-                raise ScenarioError(f"training.learning_rate_scale.{k}",
-                                    f"expected one of the rules: {', '.join(names)}")
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
-                raise ScenarioError(f"training.learning_rate_scale.{k}", f"expected a number > 0, got {v!r}")
+        validate_rule_list(cfg)
 
     def run(self, cfg, ctx):
         task, arch, objective, rules = cfg["task"], cfg["architecture"], cfg["objective"], cfg["rules"]
