@@ -423,7 +423,7 @@ def compartment_traces_figure(traces: dict, circuit, title: str, n_neurons: int 
                 if r.phase.target:
                     ax.axvspan(r.t0 - r.phase.settle - t_start, r.t1 - t_start, color="0.9", zorder=0,
                                label="target phase (teacher on)")
-            ax.set_ylabel(f"{pop} {var}")
+            ax.set_ylabel(f"{pop}\n{var.removeprefix('v_')} potential", fontsize=8)
             if i == 0:
                 ax.set_title(f"{key} training example", fontsize=9)
             if i == len(rows) - 1:
