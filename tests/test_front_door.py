@@ -398,3 +398,27 @@ def test_the_installed_command_prints_no_traceback(tmp_path):
         err = proc.stderr.decode("utf-8", "replace")
         assert proc.returncode == 2, (argv, err)
         assert err.count("\n") == 1 and err.startswith("error: ") and "Traceback" not in err, err
+
+
+def test_runaway_but_finite_weights_count_as_divergence():
+    """Node perturbation once grew weights to ~1e100 while staying finite; that is divergence."""
+    import numpy as np
+
+    from dendrite_sim.engine import divergence
+
+    class Net:
+        sizes = [3, 2, 1]
+        W = [np.ones((2, 3)), np.array([[1e100, 0.5]])]
+        b = [np.zeros(2), np.zeros(1)]
+
+    with pytest.raises(DivergenceError) as e:
+        divergence.check_network(Net(), "during epoch 2")
+    assert e.value.key == "layers[1].W"
+    assert "1 of 2 values (2→1) are NaN, infinite or beyond ±1e+12" in e.value.expected
+    assert "largest finite |value| 1e+100" in e.value.expected
+    Net.W[1][0, 0] = 9.9e11                       # large but below the bound: not flagged
+    divergence.check_network(Net(), "during epoch 2")
+    Net.W[0][0, 0] = np.nan
+    with pytest.raises(DivergenceError) as e:
+        divergence.check_network(Net(), "during epoch 2")
+    assert e.value.key == "layers[0].W" and e.value.expected.startswith("diverged during epoch 2: 1 of 6 values (3→2) are NaN or infinite")
