@@ -90,6 +90,9 @@ class Network:
             raise ScenarioError("dt", f"expected a time step in (0, 10] ms, got {dt!r}")
         if backend not in BACKEND_NAMES:
             raise ScenarioError("backend", f"expected one of {', '.join(BACKEND_NAMES)}, got {backend!r}")
+        check = getattr(backend_class(backend), "check_available", None)
+        if check is not None:                   # e.g. cupy: a device or the CUDA simulator
+            check()
         self.dt = float(dt)
         self.seed = int(seed)
         self.backend = backend

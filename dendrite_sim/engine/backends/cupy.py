@@ -91,7 +91,7 @@ from dendrite_sim.engine.schedule import PHASES
 from dendrite_sim.synapses.plasticity import TRACE_SPECIAL
 
 THREADS = 256            # threads per block on a device
-SIM_THREADS = 32         # the simulator supports grid barriers with one block only
+SIM_THREADS = 16
 LANES = 32               # threads per spiking row in delivery
 
 # kinds of kernel arguments
@@ -870,3 +870,35 @@ def _compile(source: str, e: Emitter):
 
 
 BACKEND = CupyBackend
+
+
+# ----------------------------------------------------------------------------- PTX (no device)
+def compile_ptx(net, cc: tuple[int, int] = (7, 5)) -> str:
+    """The PTX of ``net``'s kernel for compute capability ``cc``, compiled without a device
+    (libNVVM only): what the tests use to check that the generated kernel, with every device
+    function it calls, compiles for a real GPU. Not available in the simulator."""
+    from numba import cuda
+    from numba.cuda import dispatcher as cuda_dispatcher
+    from numba.cuda.typing.typeof import typeof
+
+    net._prepare()
+    source, e = generate(net)
+    scope = {"cuda": cuda, "np": np, "math": math}
+
+    class _Fake:
+        compute_capability = cc
+
+    old = cuda_dispatcher.get_current_device
+    cuda_dispatcher.get_current_device = lambda: _Fake()      # nested device functions ask for it
+    try:
+        for name, fn in e.devfns.items():
+            scope[name] = device(fn)
+        exec(compile(source, "<dendrite_sim cupy kernel>", "exec"), scope)
+        sig = [typeof(np.int64(0)), typeof(np.int64(0)), typeof(0.1)]
+        for a in e.args.values():
+            v = a.getter()
+            sig.append(typeof(v if a.kind == SCALAR else np.ascontiguousarray(v)))
+        ptx, _ = cuda.compile_ptx(scope["run_chunk"], tuple(sig), cc=cc)
+    finally:
+        cuda_dispatcher.get_current_device = old
+    return ptx
