@@ -117,6 +117,17 @@ MODEL_SCHEMA = {
     "init_scale": Field("float", 20.0, "spiking weights: std × √fan-in", lo=0, lo_open=True),
     "rate_init_scale": Field("float", 1.0, "rate weights: std × √fan-in", lo=0, lo_open=True),
     "backend": Field("str", "numba", "engine backend", choices=("numba", "numpy")),
+    "agrel_phase_duration": Field("quantity", "300 ms", "AGREL trials: length of the stimulus and of the "
+                                  "feedback phase (spiking model; the rate model's imaging timeline)",
+                                  dimension="time", lo=0, lo_open=True),
+    "agrel_settle": Field("quantity", "50 ms", "AGREL trials: start of each phase not averaged",
+                          dimension="time", lo=0),
+    "agrel_wta_drive": Field("float", 20.0, "spiking AGREL: somatic drive ±I of the winner-take-all in the "
+                             "feedback phase (+ chosen output, − the other)", lo=0, lo_open=True),
+    "agrel_hidden": Field("table", {}, "spiking AGREL: agrel_spiking parameters of the input → hidden "
+                          "pathway (over eta = 0.01, apical_gate = saturation = true)"),
+    "agrel_output": Field("table", {}, "spiking AGREL: agrel_spiking parameters of the hidden → output "
+                          "pathway (over eta = 0.001, apical_gate = saturation = false)"),
 }
 
 ANALYSIS_SCHEMA = {
@@ -134,6 +145,10 @@ ANALYSIS_SCHEMA = {
     "baseline_window": Field("quantity", "0.5 s", "ΔF/F baseline window before a trial's onset",
                              dimension="time", lo=0, lo_open=True),
     "export": Field("str", "nwb", "export of the first seed's imaging sessions", choices=("nwb", "npz", "none")),
+    "rate_plateau_threshold": Field("float", 0.1, "rate AGREL imaging: attentional feedback fb_j above which "
+                                    "the tuft is in a plateau during the feedback window (model units)"),
+    "rate_peak": Field("quantity", "50 Hz", "rate AGREL imaging: spike rate of a hidden unit at activity 1",
+                       dimension="frequency", lo=0),
 }
 
 
@@ -289,7 +304,9 @@ class RateModel:
         for k in range(len(x)):
             self.net.apply(self.rule.update(self.net, x[k:k + 1], y[k:k + 1], self.objective, self.rng), lr)
 
-    def session(self, x, stim, rng):
+    def session(self, x, stim, rng, img_rng=None):
+        """Per-trial measures (weights frozen), P(go), the trials table and the imaging ground
+        truth of the rate units (:meth:`imaging_truth`, spikes drawn from ``img_rng``)."""
         from dendrite_sim.rules.agrel import sample_actions
 
         fwd = self.net.forward(x)
@@ -299,7 +316,131 @@ class RateModel:
         fb = B[:, k].T                                   # (trials, hidden)
         tag = fb * self.net.df(fwd.a[0])
         meas = {"apical_feedback": fb, "tag": tag, "rate": fwd.h[1]}
-        return meas, pi[:, 0], k
+        rows, gt = self.imaging_truth(fwd.h[1], fb, k == self.correct(stim),
+                                      rng if img_rng is None else img_rng)
+        return meas, pi[:, 0], rows, gt
+
+    def imaging_truth(self, h, fb, reward, rng):
+        """The rate units as imaged neurons: each trial is a stimulus window and a feedback window
+        of ``model.agrel_phase_duration`` each, then ``protocol.grey``. Unit j fires Poisson spikes
+        at h_j · ``analysis.rate_peak`` in both windows (none in the grey); its apical latent is the
+        attentional feedback fb_j in the feedback window (0 elsewhere), a plateau where it exceeds
+        ``analysis.rate_plateau_threshold``. Returns the trials table and the ground-truth parts."""
+        m, an = self.cfg["model"], self.cfg["analysis"]
+        dt, d, grey = m["dt"], m["agrel_phase_duration"], self.cfg["protocol"]["grey"]
+        n_tr, n = h.shape
+        n_d, n_trial = int(round(d / dt)), int(round((2 * d + grey) / dt))
+        v = np.zeros((n_tr * n_trial, n), dtype=np.float32)
+        spikes = []
+        rate = an["rate_peak"] / 1000.0                  # per ms at activity 1
+        for t in range(n_tr):
+            s0 = t * n_trial
+            v[s0 + n_d:s0 + 2 * n_d] = fb[t]
+            counts = rng.poisson(np.clip(h[t], 0.0, None) * rate * 2 * d)
+            idx = np.repeat(np.arange(n), counts)
+            times = s0 * dt + rng.uniform(0.0, 2 * d, idx.size)
+            spikes.append((times / 1000.0, idx))
+        start = np.arange(n_tr) * n_trial * dt / 1000.0
+        rows = {"start_time": start, "stop_time": start + 2 * d / 1000.0, "reward": np.asarray(reward, bool)}
+        return rows, (v, spikes, n_tr * n_trial * dt / 1000.0)
+
+
+#: this experiment's learning rates of the spiking AGREL pathways (under the scenario's tables)
+AGREL_HIDDEN, AGREL_OUTPUT = {"eta": 0.01}, {"eta": 0.001}
+
+
+class AgrelSpikingModel(SpikingModel):
+    """AGREL's spiking face (rule ``agrel_spiking``) on the spiking substrate: ``n_inputs`` →
+    ``model.hidden`` ``guerguiev`` pyramids → 2 outputs (go, no-go) with apical feedback from the
+    outputs; trials of :func:`dendrite_sim.rules.agrel_spiking.trial` (module docstring)."""
+
+    def __init__(self, rule, cfg, seed: int):
+        from dendrite_sim.core.circuit import Phase, layered_circuit
+        from dendrite_sim.engine.circuit import SpikingCircuit, SpikingConfig
+        from dendrite_sim.rules import agrel_spiking as A
+        from dendrite_sim.rules.agrel import AGREL
+
+        st, m = cfg["stimulus"], cfg["model"]
+        self.rule, self.cfg = rule, cfg
+        circuit = layered_circuit([st["n_inputs"], m["hidden"], 2], m["feedback"], "direct")
+        scfg = SpikingConfig(neuron="guerguiev", dt=m["dt"], backend=m["backend"], input_rate=m["input_rate"],
+                             init="normal", init_scale=m["init_scale"])
+        self.sc = SpikingCircuit(circuit, scfg, rngmod.stream(seed, "init"), seed=rngmod.child_seed(seed, "network"))
+        A.attach(self.sc, {**AGREL_HIDDEN, **m["agrel_hidden"]}, {**AGREL_OUTPUT, **m["agrel_output"]},
+                 keys=("model.agrel_hidden", "model.agrel_output"))
+        self.hidden = circuit.layers()[1].name
+        d, settle = m["agrel_phase_duration"], m["agrel_settle"]
+        self.phases = (Phase("stimulus", d, settle), Phase("feedback", d, settle))
+        self.grey = Phase("grey", cfg["protocol"]["grey"], 0.0) if cfg["protocol"]["grey"] > 0 else None
+        self.policy = AGREL()
+        self.rng = rngmod.stream(seed, "rule")
+        self._calibrate()
+
+    def correct(self, s) -> int:
+        """Action 0 (go) for the reinforced stimulus, 1 (no-go) for the other."""
+        return 0 if s == self.cfg["stimulus"]["reinforced"] else 1
+
+    def _trial(self, x, s, learn: bool):
+        from dendrite_sim.rules.agrel_spiking import trial
+
+        return trial(self.sc, x, self.correct(s), self.policy, self.rng, *self.phases, learn=learn,
+                     wta_drive=self.cfg["model"]["agrel_wta_drive"])
+
+    def train(self, x, stim, lr=None):
+        """Learning trials; the learning rate is each pathway's η (``model.agrel_hidden`` / ``agrel_output``)."""
+        for xi, s in zip(x, stim):
+            self._trial(xi, s, learn=True)
+
+    def session(self, x, stim):
+        """Present the trials (tags formed and discarded: weights frozen); per-trial measures,
+        P(go), the trials table (with each trial's reward) and the imaging ground truth."""
+        sc, h = self.sc, self.hidden
+        t_start = sc.net.t
+        rows = {k: [] for k in ("start_time", "stop_time", "reward")}
+        meas = {k: [] for k in ("v_apical_stimulus", "v_apical_feedback", "plateau_feedback", "rate")}
+        p_go, v_chunks, spikes = [], [], []
+        n_in = x.shape[1]
+        for xi, s in zip(x, stim):
+            t0 = sc.net.t
+            tr = self._trial(xi, s, learn=False)
+            rows["start_time"].append((t0 - t_start) / 1000.0)
+            rows["stop_time"].append((sc.net.t - t_start) / 1000.0)
+            rows["reward"].append(bool(tr.reward))
+            va_f = tr.feedback.mean(h, "v_apical")
+            meas["v_apical_stimulus"].append(tr.stimulus.mean(h, "v_apical"))
+            meas["v_apical_feedback"].append(va_f)
+            meas["plateau_feedback"].append(1.0 / (1.0 + np.exp(-va_f)))
+            meas["rate"].append(tr.stimulus.rate(h) * 1000.0)
+            p_go.append(float(tr.pi[0]))
+            recs = list(tr.records) + ([sc.present(np.zeros(n_in), None, (self.grey,))] if self.grey else [])
+            for r in recs:
+                v_chunks.append(np.asarray(r.traces[h][1]["v_apical"], dtype=np.float32))
+                last = list(r.phases.values())[-1]
+                ts, idx = last.trains[h]
+                spikes.append(((np.asarray(ts) - t_start) / 1000.0, np.asarray(idx)))
+        duration = (sc.net.t - t_start) / 1000.0
+        return ({k: np.asarray(v) for k, v in meas.items()}, np.asarray(p_go),
+                {k: np.asarray(v) for k, v in rows.items()}, (np.concatenate(v_chunks), spikes, duration))
+
+
+def model_kind(rule) -> str:
+    """``"dendritic"`` (a per-example spiking face), ``"agrel_spiking"`` or ``"rate"``."""
+    if spiking_face(rule):
+        return "dendritic"
+    return "agrel_spiking" if rule.registered_name == "agrel_spiking" else "rate"
+
+
+MODELS = {"dendritic": SpikingModel, "agrel_spiking": AgrelSpikingModel, "rate": RateModel}
+
+
+def default_config(**model) -> dict:
+    """The experiment's sections with their defaults (``model`` overrides) — for scripts and tests."""
+    from dendrite_sim.core.schema import validate_section
+
+    return {"stimulus": validate_section({}, STIMULUS_SCHEMA, "stimulus"),
+            "protocol": validate_section({}, PROTOCOL_SCHEMA, "protocol"),
+            "model": validate_section(model, MODEL_SCHEMA, "model"),
+            "analysis": validate_section({}, ANALYSIS_SCHEMA, "analysis")}
 
 
 # --------------------------------------------------------------------------- experiment
@@ -330,10 +471,18 @@ class ApicalReinforcement(Experiment):
                 if rule.registered_name != "segregated_dendrites":
                     raise ScenarioError(f"rules[{i}].name", "expected 'segregated_dendrites' for the spiking "
                                         "face (the guerguiev circuit of this experiment) or a rate rule")
-            elif rule.registered_name != "agrel":
-                raise ScenarioError(f"rules[{i}].name", f"expected 'segregated_dendrites' (spiking) or "
-                                    f"'agrel' (rate), got {rule.registered_name!r}")
+            elif rule.registered_name not in ("agrel", "agrel_spiking"):
+                raise ScenarioError(f"rules[{i}].name", f"expected 'segregated_dendrites' (spiking), "
+                                    f"'agrel_spiking' (spiking) or 'agrel' (rate), got {rule.registered_name!r}")
         m = cfg["model"]
+        if m["agrel_settle"] >= m["agrel_phase_duration"]:
+            raise ScenarioError("model.agrel_settle", f"expected less than agrel_phase_duration = "
+                                f"{m['agrel_phase_duration']:g} ms, got {m['agrel_settle']:g}")
+        if any(r.registered_name == "agrel_spiking" for r in cfg["rules"]):
+            from dendrite_sim.rules.agrel_spiking import pathway_params
+
+            pathway_params({**AGREL_HIDDEN, **m["agrel_hidden"]}, False, "model.agrel_hidden")
+            pathway_params({**AGREL_OUTPUT, **m["agrel_output"]}, True, "model.agrel_output")
         if m["input_rate"] * m["dt"] / 1000.0 > 1.0:
             raise ScenarioError("model.input_rate", f"expected at most {1000.0 / m['dt']:g} Hz at dt = {m['dt']:g} ms")
         from dendrite_sim.neurons.guerguiev import Guerguiev
@@ -361,8 +510,9 @@ class ApicalReinforcement(Experiment):
                   "protocol.training_trials": pr["training_trials"] / 300, "model.dt": 1.0 / m["dt"]}
         key = max(ratios, key=ratios.get)
         for rule in cfg["rules"]:
-            if spiking_face(rule):
-                trial_ms = sum(ph.duration for ph in rule.phases())
+            if model_kind(rule) != "rate":
+                trial_ms = (sum(ph.duration for ph in rule.phases()) if spiking_face(rule)
+                            else 2 * m["agrel_phase_duration"])
                 ms = seeds * (trials * trial_ms + 2 * 2 * pr["session_trials"] * pr["grey"])
                 steps = ms / m["dt"]
                 limits.check_runtime(key, f"{seeds:g} seeds × {trials:g} trials of {trial_ms:g} ms "
@@ -386,7 +536,7 @@ class ApicalReinforcement(Experiment):
         fig_data = {}
         for rule0 in cfg["rules"]:
             name = rule0.registered_name
-            spiking = spiking_face(rule0)
+            spiking = model_kind(rule0) != "rate"
             per = {}          # measure → lists over seeds of (before (trials, n), after, stim_b, stim_a)
             tuning, seeds_of, out_summary = {"before": [], "after": []}, [], {"before": [], "after": []}
             for s in ctx.progress(range(pr["n_seeds"]), total=pr["n_seeds"], desc=f"{name} seeds"):
@@ -403,21 +553,25 @@ class ApicalReinforcement(Experiment):
                 train_order = rng.integers(0, 2, pr["training_trials"])
                 _, x_tr = trials(train_order)
                 th_a, x_a = trials(order)
-                if spiking:
-                    model = SpikingModel(rule, cfg, seed)
-                    with ctx.timer(f"{name}.simulate_s"):
+                kind = model_kind(rule0)
+                model = MODELS[kind](rule, cfg, seed)
+                with ctx.timer(f"{name}.simulate_s"):
+                    if kind == "rate":
+                        mb, ob, rows_b, gt_b = model.session(x_b, order, rngmod.stream(seed, "probe/before"),
+                                                             rngmod.stream(seed, "imaging/spikes/before"))
+                        model.train(x_tr, train_order, cfg["model"]["rate_learning_rate"])
+                        ma, oa, rows_a, gt_a = model.session(x_a, order, rngmod.stream(seed, "probe/after"),
+                                                             rngmod.stream(seed, "imaging/spikes/after"))
+                    else:
                         mb, ob, rows_b, gt_b = model.session(x_b, order)
                         model.train(x_tr, train_order, cfg["model"]["learning_rate"])
                         ma, oa, rows_a, gt_a = model.session(x_a, order)
-                    with ctx.timer(f"{name}.imaging_s"):
-                        for label, m_, rows, gt, th in (("before", mb, rows_b, gt_b, th_b),
-                                                        ("after", ma, rows_a, gt_a, th_a)):
-                            m_["dff_apical"] = self._image(ctx, cfg, name, label, s, gt, rows, order, th, seed, files)
-                else:
-                    model = RateModel(rule, cfg, seed)
-                    mb, ob, _ = model.session(x_b, order, rngmod.stream(seed, "probe/before"))
-                    model.train(x_tr, train_order, cfg["model"]["rate_learning_rate"])
-                    ma, oa, _ = model.session(x_a, order, rngmod.stream(seed, "probe/after"))
+                threshold = an["rate_plateau_threshold"] if kind == "rate" else an["plateau_threshold"]
+                with ctx.timer(f"{name}.imaging_s"):
+                    for label, m_, rows, gt, th in (("before", mb, rows_b, gt_b, th_b),
+                                                    ("after", ma, rows_a, gt_a, th_a)):
+                        m_["dff_apical"] = self._image(ctx, cfg, name, label, s, gt, rows, order, th, seed, files,
+                                                       threshold)
                 for label, o in (("before", ob), ("after", oa)):
                     out_summary[label].append([float(np.mean(o[order == reinforced])),
                                                float(np.mean(o[order != reinforced]))])
@@ -438,17 +592,18 @@ class ApicalReinforcement(Experiment):
                        "files": files})
 
     # ------------------------------------------------------------------ imaging
-    def _image(self, ctx, cfg, name, label, s, gt_parts, rows, order, theta, seed, files):
+    def _image(self, ctx, cfg, name, label, s, gt_parts, rows, order, theta, seed, files, threshold):
         from dendrite_sim.analysis.imaging_responses import frame_responses
         from dendrite_sim.imaging import simulate_session
 
         an, st = cfg["analysis"], cfg["stimulus"]
         v, spikes, duration = gt_parts
-        gt = ground_truth(v, spikes, duration, cfg["model"]["dt"], an["plateau_threshold"], an["plateau_min_duration"])
+        gt = ground_truth(v, spikes, duration, cfg["model"]["dt"], threshold, an["plateau_min_duration"])
         table = {"start_time": rows["start_time"], "stop_time": rows["stop_time"],
                  "stimulus": np.asarray(order, dtype=np.int64), "orientation": np.asarray(theta),
                  "reinforced": np.asarray(order) == st["reinforced"],
-                 "reward": np.asarray(order) == st["reinforced"]}
+                 "reward": (np.asarray(rows["reward"], bool) if "reward" in rows
+                            else np.asarray(order) == st["reinforced"])}
         img_seed = rngmod.child_seed(seed, f"imaging/{label}")
         first = s == 0
         folder = f"session-{name}-{label}"
