@@ -84,7 +84,7 @@ class Network:
     """A spiking network (see the module docstring)."""
 
     def __init__(self, dt: float = 0.1, seed: int = 0, backend: str = "numba", fastmath: bool = False,
-                 max_monitor_bytes: float = 2 * 1024**3):
+                 max_monitor_bytes: float = 2 * 1024**3, threads: int | str = "auto"):
         dt = _q(dt, "ms", "dt")
         if isinstance(dt, bool) or not (isinstance(dt, (int, float)) and 0 < dt <= 10):
             raise ScenarioError("dt", f"expected a time step in (0, 10] ms, got {dt!r}")
@@ -97,6 +97,12 @@ class Network:
         self.seed = int(seed)
         self.backend = backend
         self.fastmath = bool(fastmath)
+        # threads of the numba loop: "auto" (threaded only for large networks) or a number
+        # (1: the serial loop); results are bit-identical for every choice
+        if threads != "auto" and (isinstance(threads, bool) or not isinstance(threads, (int, np.integer))
+                                  or not 1 <= threads <= 1024):
+            raise ScenarioError("threads", f"expected \"auto\" or a number of threads in [1, 1024], got {threads!r}")
+        self.threads = threads if threads == "auto" else int(threads)
         self.max_monitor_bytes = float(max_monitor_bytes)
         self.step = 0
         self.pops: dict[str, Population] = {}

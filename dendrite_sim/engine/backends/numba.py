@@ -67,6 +67,37 @@ class _Emitter:
     deps: set = field(default_factory=set)
     labels: dict = field(default_factory=dict)      # id(object) → identifier prefix
     fastmath: bool = False
+    threads: int = 1                                 # chunks of the threaded loop (1: serial loop)
+    shift: int = 0                                   # extra indentation inside a parallel region
+    region_end: int = -1                             # len(lines) when the last region closed
+    region_pops: tuple = ()                          # populations whose chunk bounds a region sets
+    bounds: dict = field(default_factory=dict)       # id(population) → chunk boundaries
+    deferred: list = field(default_factory=list)     # delivery lines run in the next step's region
+
+    @property
+    def threaded(self) -> bool:
+        return self.threads > 1
+
+    def rng(self, P: str) -> str:
+        """The loop range over neurons of population ``P``: all of them, or this chunk's."""
+        return f"range({P}__lo, {P}__hi)" if self.shift else f"range({P}__n)"
+
+    def open_region(self) -> None:
+        """Start a parallel region (``for t in prange(n_chunks)``) — or continue the previous one
+        when nothing but comments came after it (adjacent per-neuron phases share one region,
+        so one fork/join per step serves all of them)."""
+        if self.region_end >= 0 and all(ln.strip().startswith("#") for ln in self.lines[self.region_end:]):
+            self.shift = 1
+            return
+        self.emit(2, "for t in prange(n_chunks):")
+        self.shift = 1
+        for P in self.region_pops:
+            self.emit(2, f"{P}__lo = {P}__bounds[t]")
+            self.emit(2, f"{P}__hi = {P}__bounds[t + 1]")
+
+    def close_region(self) -> None:
+        self.shift = 0
+        self.region_end = len(self.lines)
 
     def arg(self, name: str, getter: Callable) -> str:
         """Declare an argument of the loop (once per name) and return its name."""
@@ -77,7 +108,7 @@ class _Emitter:
         return name
 
     def emit(self, indent: int, text: str) -> None:
-        self.lines.append("    " * indent + text)
+        self.lines.append("    " * (indent + self.shift) + text)
 
     def label(self, obj, name: str) -> str:
         """A unique identifier prefix for ``obj`` made from its user-given ``name``."""
@@ -125,12 +156,23 @@ class NumbaBackend(Backend):
     def __init__(self, net):
         super().__init__(net)
         t0 = time.perf_counter()
-        self.kernel = generate(net)
+        self.threads = resolve_threads(net)
+        self.kernel = generate(net, self.threads)
         self.fn = load(self.kernel)
         net.timings["codegen_s"] = time.perf_counter() - t0
+        net.timings["threads"] = self.threads
         self._first = True
 
     def run_steps(self, step0: int, n_steps: int) -> int:
+        if self.threads > 1:
+            import numba
+
+            # waiting threads sleep instead of spinning (libgomp reads this when Numba first starts
+            # its OpenMP pool): on a shared machine a spinning waiter takes the core from the
+            # thread it waits for — 2 threads of COBA-64k ran 5–15× slower than 1 here with the
+            # default, about 3× with PASSIVE, when other jobs held the cores
+            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+            numba.set_num_threads(min(self.threads, int(numba.config.NUMBA_NUM_THREADS)))
         args = [g() for g in self.kernel.getters]
         if self._first:
             t0 = time.perf_counter()
@@ -222,6 +264,10 @@ class NumbaBackend(Backend):
     # ------------------------------------------------------------------ phases
     @staticmethod
     def emit_arrivals(e: _Emitter, net) -> None:
+        # threaded: every per-neuron phase runs on chunks of neurons in one parallel region
+        # (neuron i's arithmetic does not depend on the chunking: bit-identical to serial)
+        if e.threaded:
+            e.open_region()
         for pop in net.pops.values():
             if "arrivals" not in pop.phases:
                 continue
@@ -229,12 +275,16 @@ class NumbaBackend(Backend):
             for ch in pop.channels:
                 if ch in pop.rings:
                     e.emit(2, f"slot = step % {P}__ring_{ch}.shape[0]")
-                    e.emit(2, f"for i in range({P}__n):")
+                    e.emit(2, f"for i in {e.rng(P)}:")
                     e.emit(3, f"{P}__{ch}[i] += {P}__ring_{ch}[slot, i]")
                     e.emit(3, f"{P}__ring_{ch}[slot, i] = 0.0")
+        if e.threaded:
+            e.close_region()
 
     @staticmethod
     def emit_poisson(e: _Emitter, net) -> None:
+        if e.threaded and net.poisson_inputs:
+            e.open_region()
         for inp in net.poisson_inputs:
             P = e.label(inp.pop, inp.pop.name)
             I = e.label(inp, inp.name)
@@ -245,14 +295,18 @@ class NumbaBackend(Backend):
             e.arg(f"{P}__hash", lambda pop=inp.pop: pop.scratch_u64)
             # hashes in a pure integer loop (vectorises); counts only where the hash passes T0
             e.emit(2, f"key = R.step_key({I}__key, step)")
-            e.emit(2, f"for i in range({P}__n):")
+            e.emit(2, f"for i in {e.rng(P)}:")
             e.emit(3, f"{P}__hash[i] = R.hash_at(key, i)")
-            e.emit(2, f"for i in range({P}__n):")
+            e.emit(2, f"for i in {e.rng(P)}:")
             e.emit(3, f"if {P}__hash[i] >= {I}__zero:")
             e.emit(4, f"{P}__{inp.channel}[i] += {I}__weight * R.poisson_count(R.to_unit({P}__hash[i]), {I}__cdf)")
+        if e.threaded and net.poisson_inputs:
+            e.close_region()
 
     @staticmethod
     def emit_drives(e: _Emitter, net) -> None:
+        if e.threaded:
+            e.open_region()
         for pop in net.pops.values():
             if "drives" not in pop.phases:
                 continue
@@ -268,12 +322,14 @@ class NumbaBackend(Backend):
                     e.emit(2, f"{A}__row = step // {A}__ratio")
                     e.emit(2, f"{A}__on = {A}__row < {A}__values.shape[0]")
                     terms.append((A, ai.per_neuron))
-                e.emit(2, f"for i in range({P}__n):")
+                e.emit(2, f"for i in {e.rng(P)}:")
                 e.emit(3, f"x = {P}__bias_{comp}[i]")
                 for A, per_neuron in terms:
                     e.emit(3, f"if {A}__on:")
                     e.emit(4, f"x += {A}__values[{A}__row, i]" if per_neuron else f"x += {A}__values[{A}__row]")
                 e.emit(3, f"{P}__I_{comp}[i] = x")
+        if e.threaded:
+            e.close_region()
 
     @staticmethod
     def emit_record(e: _Emitter, net) -> None:
@@ -294,9 +350,33 @@ class NumbaBackend(Backend):
 
     @staticmethod
     def emit_update(e: _Emitter, net) -> None:
+        if not e.threaded:
+            for pop in net.pops.values():
+                P = e.label(pop, pop.name)
+                _UPDATE[type(pop)](e, pop, P)
+                e.emit(2, f"{P}__n_spiked[0] = nsp")
+            return
+        # threaded: neuron populations update chunk by chunk, each chunk listing its spikes in
+        # ascending order at the start of its own range of spike_idx; the chunks' lists are then
+        # moved together in chunk order (ascending overall, as in the serial loop). Spike
+        # sources (cheap, and a schedule pointer is sequential) stay serial.
+        neurons = [p for p in net.pops.values() if isinstance(p, NeuronPopulation)]
+        if neurons:
+            e.open_region()
+            for pop in neurons:
+                NumbaBackend._update_neurons(e, pop, e.label(pop, pop.name))
+            e.close_region()
         for pop in net.pops.values():
             P = e.label(pop, pop.name)
-            _UPDATE[type(pop)](e, pop, P)
+            if isinstance(pop, NeuronPopulation):
+                e.emit(2, "nsp = 0")
+                e.emit(2, "for tt in range(n_chunks):")
+                e.emit(3, f"base = {P}__bounds[tt]")
+                e.emit(3, f"for q in range({P}__thr_nsp[tt]):")
+                e.emit(4, f"{P}__spike_idx[nsp + q] = {P}__thr_spk[base + q]")
+                e.emit(3, f"nsp += {P}__thr_nsp[tt]")
+            else:
+                _UPDATE[type(pop)](e, pop, P)
             e.emit(2, f"{P}__n_spiked[0] = nsp")
 
     @staticmethod
@@ -309,17 +389,21 @@ class NumbaBackend(Backend):
             e.emit(2, f"ukey = R.step_key({P}__uniform_key, step)")
             args.append("R.uniform(ukey, i)")
         outs = [f"o{k}" for k in range(len(model.state_vars))] + ["spk"]
-        e.emit(2, f"for i in range({P}__n):")
+        e.emit(2, f"for i in {e.rng(P)}:")
         e.emit(3, f"{', '.join(outs)} = {P}__model_step({', '.join(args)}, {P}__params, dt)")
         for k, v in enumerate(model.state_vars):
             e.emit(3, f"{P}__{v}[i] = o{k}")
         e.emit(3, f"{P}__spiked[i] = spk")
+        if e.shift:
+            e.emit(2, f"# running rates of {P}")      # (bookkeeping's per-neuron decay goes here)
         # spikes collected in a second pass: a store inside the update loop slows it ~2×
         e.emit(2, "nsp = 0")
-        e.emit(2, f"for i in range({P}__n):")
+        e.emit(2, f"for i in {e.rng(P)}:")
         e.emit(3, f"if {P}__spiked[i]:")
-        e.emit(4, f"{P}__spike_idx[nsp] = i")
+        e.emit(4, f"{P}__thr_spk[{P}__lo + nsp] = i" if e.shift else f"{P}__spike_idx[nsp] = i")
         e.emit(4, "nsp += 1")
+        if e.shift:
+            e.emit(2, f"{P}__thr_nsp[t] = nsp")
 
     @staticmethod
     def _update_poisson(e: _Emitter, pop, P: str) -> None:
@@ -350,16 +434,24 @@ class NumbaBackend(Backend):
             if "decay" not in pop.phases or not pop.channels:
                 continue
             P = e.label(pop, pop.name)
-            at = e.lines.index("    " * 3 + f"{P}__spiked[i] = spk")
+            ind = "    " * (4 if e.threaded else 3)
+            at = e.lines.index(ind + f"{P}__spiked[i] = spk")
             for k, ch in enumerate(pop.channels):
-                e.lines.insert(at + 1 + k, "    " * 3 + f"{P}__{ch}[i] *= {P}__decay_{ch}")
+                e.lines.insert(at + 1 + k, ind + f"{P}__{ch}[i] *= {P}__decay_{ch}")
 
     @staticmethod
     def emit_bookkeeping(e: _Emitter, net) -> None:
         for pop in net.pops.values():
             P = e.label(pop, pop.name)
             mons = [(m_i, m) for m_i, m in enumerate(net.spike_monitors) if m.pop is pop]
-            if pop.track_bursts:
+            if pop.track_bursts and e.threaded and isinstance(pop, NeuronPopulation):
+                # into the update region, per chunk (these arrays are read only by the record
+                # phase before the update and by the increments below)
+                at = e.lines.index("    " * 3 + f"# running rates of {P}")
+                for k, nm in enumerate(("spike_rate", "event_rate", "burst_rate")):
+                    e.lines[at + 1 + 2 * k:at + 1 + 2 * k] = ["    " * 3 + f"for i in range({P}__lo, {P}__hi):",
+                                                              "    " * 4 + f"{P}__{nm}[i] *= {P}__rate_decay"]
+            elif pop.track_bursts:
                 for nm in ("spike_rate", "event_rate", "burst_rate"):     # one loop per array: vectorises
                     e.emit(2, f"for i in range({P}__n):")
                     e.emit(3, f"{P}__{nm}[i] *= {P}__rate_decay")
@@ -404,6 +496,9 @@ class NumbaBackend(Backend):
 
     @staticmethod
     def emit_propagate(e: _Emitter, net) -> None:
+        if e.threaded:
+            NumbaBackend._propagate_threaded(e, net)
+            return
         for proj in net.projections:
             Pa, Pb = e.label(proj.pre, proj.pre.name), e.label(proj.post, proj.post.name)
             Q = NumbaBackend.proj_args(e, proj)
@@ -451,6 +546,99 @@ class NumbaBackend(Backend):
             e.emit(4, f"for kk in range({Q}__indptr[j], {Q}__indptr[j + 1]):")
             for line in per_synapse:
                 e.emit(5, line)
+            e.emit(5, f"sl = s0 + {Q}__delay[kk]")
+            e.emit(5, "if sl >= L:")
+            e.emit(6, "sl -= L")
+            e.emit(5, f"{ring}[sl, {Q}__post_idx[kk]] += {Q}__w[kk]{release}")
+
+    @staticmethod
+    def _stp_body(e: _Emitter, proj, Q: str) -> list[str]:
+        e.arg(f"{Q}__stp", lambda proj=proj: proj.stp)
+        e.arg(f"{Q}__stp_u", lambda proj=proj: proj.stp_u)
+        e.arg(f"{Q}__stp_x", lambda proj=proj: proj.stp_x)
+        e.arg(f"{Q}__stp_last", lambda proj=proj: proj.stp_last)
+        at, par = ("kk", "[kk]") if proj.stp_per_synapse else ("j", "")
+        S = f"{Q}__stp"
+        return [f"u, x = STP.stp_relax({S}_u[{at}], {S}_x[{at}], el, {S}.U{par}, "
+                f"{S}.tau_D{par}, {S}.tau_F{par}, {S}.variant{par})",
+                f"rel, u, x = STP.stp_spike(u, x, {S}.U{par}, {S}.f{par}, {S}.variant{par})",
+                f"{S}_u[{at}] = u",
+                f"{S}_x[{at}] = x"]
+
+    @staticmethod
+    def _propagate_threaded(e: _Emitter, net) -> None:
+        """Propagation split by POSTsynaptic range: chunk t delivers, for every spike in
+        ascending order, the synapses of its row whose target lies in chunk t's neurons
+        (``thr_ptr``/``thr_syn``: the CSR positions of row j owned by chunk t, in CSR order).
+        Every ring cell therefore receives the same additions in the same order as in the
+        serial loop — bit-identical sums — and no two chunks write the same cell. Per-neuron
+        STP (u, x of the presynaptic neuron) is computed once per spike before the region; the
+        per-synapse variant updates each synapse in the chunk that owns it."""
+        plan = []
+        for proj in net.projections:
+            Pa, Pb = e.label(proj.pre, proj.pre.name), e.label(proj.post, proj.post.name)
+            Q = NumbaBackend.proj_args(e, proj)
+            e.arg(f"{Q}__delay", lambda proj=proj: proj.conn.delays)
+            e.arg(f"{Q}__uniform_delay", lambda proj=proj: _uniform_delay(proj.conn.delays))
+            ptr, syn = thread_split(proj.conn, e.bounds[id(proj.post)])
+            e.arg(f"{Q}__thr_ptr", lambda ptr=ptr: ptr)
+            e.arg(f"{Q}__thr_syn", lambda syn=syn: syn)
+            per_synapse, release = [], ""
+            if proj.stp is not None:
+                body = NumbaBackend._stp_body(e, proj, Q)
+                buf = np.zeros(proj.pre.n)
+                e.arg(f"{Q}__stp_buf", lambda buf=buf: buf)
+                S = f"{Q}__stp"
+                e.emit(2, f"for q in range({Pa}__n_spiked[0]):")
+                e.emit(3, f"j = {Pa}__spike_idx[q]")
+                e.emit(3, f"el = (step - {S}_last[j]) * dt")
+                e.emit(3, f"{S}_last[j] = step")
+                if proj.stp_per_synapse:
+                    e.emit(3, f"{Q}__stp_buf[q] = el")
+                    per_synapse = [f"el = {Q}__stp_buf[q]", *body]
+                else:
+                    for line in body:
+                        e.emit(3, line)
+                    e.emit(3, f"{Q}__stp_buf[q] = rel")
+                release = " * rel"
+            plan.append((proj, Pa, Pb, Q, per_synapse, release))
+        if not plan:
+            return
+        # Without in-loop plasticity (which reads this step's spike lists and changes weights
+        # after delivery) the delivery of step n runs at the start of step n + 1's per-neuron
+        # region (chunk t delivers into its own neurons, then reads them): one fork/join per
+        # step instead of two. The loop delivers the last step's spikes before it returns.
+        deferred = not any(p.plasticity is not None for p in net.projections)
+        if deferred:
+            saved, e.lines, e.shift = e.lines, [], 1
+            NumbaBackend._deliver(e, plan, "pstep")
+            e.deferred, e.lines, e.shift = e.lines, saved, 0
+            return
+        e.open_region()
+        NumbaBackend._deliver(e, plan, "step")
+        e.close_region()
+
+    @staticmethod
+    def _deliver(e: _Emitter, plan, step: str) -> None:
+        for proj, Pa, Pb, Q, per_synapse, release in plan:
+            ring = f"{Pb}__ring_{proj.channel}"
+            e.emit(2, f"L = {ring}.shape[0]")
+            e.emit(2, f"s0 = {step} % L")
+            e.emit(2, f"su = s0 + {Q}__uniform_delay")
+            e.emit(2, "if su >= L:")
+            e.emit(3, "su -= L")
+            e.emit(2, f"row0 = t * {Pa}__n")
+            e.emit(2, f"for q in range({Pa}__n_spiked[0]):")
+            e.emit(3, f"j = {Pa}__spike_idx[q]")
+            if release and not per_synapse:
+                e.emit(3, f"rel = {Q}__stp_buf[q]")
+            e.emit(3, f"for k2 in range({Q}__thr_ptr[row0 + j], {Q}__thr_ptr[row0 + j + 1]):")
+            e.emit(4, f"kk = {Q}__thr_syn[k2]")
+            for line in per_synapse:
+                e.emit(4, line)
+            e.emit(4, f"if {Q}__uniform_delay >= 0:")
+            e.emit(5, f"{ring}[su, {Q}__post_idx[kk]] += {Q}__w[kk]{release}")
+            e.emit(4, "else:")
             e.emit(5, f"sl = s0 + {Q}__delay[kk]")
             e.emit(5, "if sl >= L:")
             e.emit(6, "sl -= L")
@@ -569,11 +757,91 @@ def e_fastmath(e: _Emitter) -> bool:
     return e.fastmath
 
 
+# ----------------------------------------------------------------------------- threads
+#: ``threads="auto"`` runs the threaded loop when the network has at least this many neurons (in
+#: populations of neurons) and at least two cores are idle; below it the per-step fork/join
+#: (one or two per step, ~10–50 µs each) costs about what it saves (docs/performance.md).
+THREAD_MIN_NEURONS = 32_000
+#: Chunk boundaries are multiples of this many neurons (64 float64 = 8 cache lines: chunks
+#: never share a cache line of a state array).
+CHUNK_ALIGN = 64
+
+
+def available_threads() -> int:
+    """Threads Numba may use here (``NUMBA_NUM_THREADS``, at most the cores)."""
+    import numba
+
+    return max(1, min(int(numba.config.NUMBA_NUM_THREADS), os.cpu_count() or 1))
+
+
+def idle_cores() -> float:
+    """Cores not busy with other work: the core count less the 1-minute load average."""
+    try:
+        return (os.cpu_count() or 1) - os.getloadavg()[0]
+    except OSError:                                     # no load average on this platform
+        return float(os.cpu_count() or 1)
+
+
+def resolve_threads(net) -> int:
+    """The number of chunks of ``net``'s loop: ``net.threads`` when it is a number, else (``"auto"``)
+    for networks of at least :data:`THREAD_MIN_NEURONS` neurons the idle cores (at most
+    :func:`available_threads`; a barrier per step on an oversubscribed machine waits for a
+    descheduled thread, which costs far more than it saves), and 1 otherwise. Results do not
+    depend on the choice (bit-identical), only the speed does."""
+    want = getattr(net, "threads", "auto")
+    if want != "auto":
+        return max(1, int(want))
+    n = sum(p.n for p in net.pops.values() if isinstance(p, NeuronPopulation))
+    if n < THREAD_MIN_NEURONS:
+        return 1
+    free = int(idle_cores() + 0.5)
+    return min(available_threads(), free) if free >= 2 else 1
+
+
+def chunk_bounds(n: int, chunks: int) -> np.ndarray:
+    """``chunks + 1`` boundaries splitting ``range(n)`` into near-equal, aligned chunks."""
+    b = [min(n, ((n * t // chunks) + CHUNK_ALIGN // 2) // CHUNK_ALIGN * CHUNK_ALIGN) for t in range(chunks + 1)]
+    b[0], b[-1] = 0, n
+    return np.maximum.accumulate(np.asarray(b, dtype=np.int64))
+
+
+def thread_split(conn, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The synapses of each CSR row grouped by the chunk that owns their target.
+
+    Returns ``(ptr, syn)``: the synapses of row j owned by chunk t are the CSR positions
+    ``syn[ptr[t·n_pre + j] : ptr[t·n_pre + j + 1]]``, in CSR order (a stable sort by owner)."""
+    n_pre, chunks = conn.n_pre, bounds.size - 1
+    owner = np.searchsorted(bounds, conn.indices, side="right") - 1
+    rows = np.repeat(np.arange(n_pre, dtype=np.int64), np.diff(conn.indptr))
+    syn = np.argsort(owner, kind="stable").astype(np.int64)
+    counts = np.bincount(owner.astype(np.int64) * n_pre + rows, minlength=chunks * n_pre)
+    ptr = np.zeros(chunks * n_pre + 1, dtype=np.int64)
+    np.cumsum(counts, out=ptr[1:])
+    return ptr, syn
+
+
 # ----------------------------------------------------------------------------- generation
-def generate(net) -> Kernel:
-    """The run-loop source and its argument getters for ``net``'s current structure."""
+def generate(net, threads: int = 1) -> Kernel:
+    """The run-loop source and its argument getters for ``net``'s current structure
+    (``threads`` > 1: the threaded loop with that many chunks per parallel phase)."""
     e = _Emitter()
     e.fastmath = net.fastmath
+    e.threads = int(threads)
+    if e.threaded:
+        e.arg("n_chunks", lambda: e.threads)
+        pops = []
+        for pop in net.pops.values():
+            if isinstance(pop, NeuronPopulation):
+                P = e.label(pop, pop.name)
+                bounds = chunk_bounds(pop.n, e.threads)
+                e.bounds[id(pop)] = bounds
+                e.arg(f"{P}__bounds", lambda bounds=bounds: bounds)
+                thr_nsp = np.zeros(e.threads, dtype=np.int64)
+                e.arg(f"{P}__thr_nsp", lambda a=thr_nsp: a)
+                thr_spk = np.zeros(pop.n, dtype=np.int64)
+                e.arg(f"{P}__thr_spk", lambda a=thr_spk: a)
+                pops.append(P)
+        e.region_pops = tuple(pops)
     fm = "True" if net.fastmath else "False"
     e.deps.update({__file__, *(inspect.getfile(_mod(m)) for m in _KERNEL_MODULES)})
     elementwise = sys.modules.get("dendrite_sim.core.elementwise")
@@ -586,25 +854,41 @@ def generate(net) -> Kernel:
         e.emit(2, f"# phase {k}: {phase.name} — {phase.summary}")
         NumbaBackend.phase_impl(phase.name)(e, net)
 
+    loop_end = ["    return n_steps"]
+    if e.deferred:
+        lines, head = e.lines, "    " * 2 + "for t in prange(n_chunks):"
+        at = lines.index(head) + 1 + 2 * len(e.region_pops)
+        lines[at:at] = ["    " * 3 + "if s > 0:", "    " * 4 + "pstep = step - 1"] + ["    " + ln for ln in e.deferred]
+        lines[:] = [ln.replace("    " * 3 + "return s", "    " * 3 + "done = s\n" + "    " * 3 + "break")
+                    for ln in lines]
+        flush = ["    if done > 0:", "        pstep = step0 + done - 1", "        for t in prange(n_chunks):"]
+        flush += ["            " + f"{P}__{b} = {P}__bounds[t{o}]" for P in e.region_pops
+                  for b, o in (("lo", ""), ("hi", " + 1"))]
+        flush += e.deferred
+        loop_end = ["    " + "# the last step's delivery (deferred to the next step's region)", *flush,
+                    "    return done"]
     deps = "".join(sorted(_file_hash(p) for p in e.deps))
     body = [
         "# Generated by dendrite_sim.engine.backends.numba: the fused run loop of one network structure,",
         "# one block per phase of dendrite_sim.engine.schedule.",
         f"# engine version {VERSION}; dependencies {hashlib.sha256(deps.encode()).hexdigest()[:16]}",
+        f"# threads: {'parallel (n_chunks chunks per parallel phase)' if e.threaded else 'serial'}",
         "import numpy as np  # noqa: F401",
-        "from numba import njit",
+        "from numba import njit, prange  # noqa: F401",
         "from dendrite_sim.engine import random as R",
         "from dendrite_sim.engine import bursts as B",
         "from dendrite_sim.synapses import stp as STP",
         *e.header,
         "",
         "",
-        f"@njit(cache=True, error_model='numpy', fastmath={fm}, nogil=True)",
+        f"@njit(cache=True, error_model='numpy', fastmath={fm}, nogil=True"
+        + (", parallel=True)" if e.threaded else ")"),
         f"def run_loop(step0, n_steps, dt, {', '.join(e.names)}):",
+        *(["    done = n_steps"] if e.deferred else []),
         "    for s in range(n_steps):",
         "        step = step0 + s",
         *e.lines,
-        "    return n_steps",
+        *loop_end,
         "",
     ]
     source = "\n".join(body)
