@@ -58,11 +58,31 @@ from dendrite_sim.core.errors import ScenarioError
 from dendrite_sim.core.schema import REQUIRED, Field, validate_section
 from dendrite_sim.core.units import parse_quantity
 
+
 # --------------------------------------------------------------------------- schema
+@dataclass(frozen=True)
+class _ThreadsField(Field):
+    """``threads``: ``"auto"`` or a number of threads (the numba loop; results do not depend on it)."""
+
+    def describe(self) -> str:
+        return "\"auto\" or a number of threads >= 1"
+
+    def validate(self, value: Any, key: str) -> Any:
+        if value is None or value == "auto":
+            return value
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1024:
+            raise ScenarioError(key, f"expected \"auto\" or a number of threads in [1, 1024], got {value!r}")
+        return value
+
+
 NETWORK = {
     "populations": Field("table", REQUIRED, "population name → table"),
     "projections": Field("table", {}, "projection name → table"),
     "inputs": Field("table", {}, "input name → table"),
+    "threads": _ThreadsField("str", None, "threads of the numba loop: \"auto\" (default: threaded for large "
+                             "networks when cores are idle) or a number; results are bit-identical", nullable=True),
+    "ensemble": Field("table", None, "independent instances: seeds = [...] and/or vary = {\"<dotted key>\" = "
+                      "[one value per instance]}, workers (dendrite_sim.engine.ensemble)", nullable=True),
 }
 POP_NEURONS = {
     "type": Field("str", "neurons", choices=("neurons", "poisson", "spikes")),
@@ -153,6 +173,8 @@ class NetworkSpec:
     dt: float
     key: str = "network"
     raw: dict = field(default_factory=dict, repr=False)
+    threads: Any = None             # "auto" (None) or a number (the numba loop's threads)
+    ensemble: dict | None = None    # dendrite_sim.engine.ensemble.parse_ensemble's result
 
     def neuron_populations(self) -> list[str]:
         return [n for n, p in self.populations.items() if p["type"] == "neurons"]
@@ -213,7 +235,20 @@ def parse(network: Mapping, *, dt: float, key: str = "network") -> NetworkSpec:
              for name, raw in network["projections"].items()}
     inputs = {name: _input(name, raw, pops, dt, f"{key}.inputs.{name}")
               for name, raw in network["inputs"].items()}
-    return NetworkSpec(pops, projs, inputs, float(dt), key, raw=network)
+    ens = None
+    if network.get("ensemble"):
+        from dendrite_sim.engine import ensemble as ensmod
+
+        ens = ensmod.parse_ensemble(network["ensemble"], network, key=f"{key}.ensemble")
+        for k in range(ens["n"] if ens["vary"] else 0):   # every instance must be a valid network
+            try:
+                parse(ensmod.instance_table(network, ens, k), dt=dt, key=key)
+            except ScenarioError as e:
+                path = next((p for p in ens["vary"] if e.key.startswith(f"{key}.{p}")), None)
+                where = f'vary."{path}"[{k}]' if path else f"vary (instance {k})"
+                raise ScenarioError(f"{key}.ensemble.{where}", f"{e.expected} ({e.key})") from None
+    return NetworkSpec(pops, projs, inputs, float(dt), key, raw=network, threads=network.get("threads"),
+                       ensemble=ens)
 
 
 def _section(raw, schema, key: str, ignore: tuple = ()) -> dict:
@@ -715,7 +750,9 @@ def build(network, *, dt: float, seed: int = 0, backend: str = "numba", fastmath
     from dendrite_sim.synapses import connectivity as C
 
     spec = parse(network, dt=dt, key=key)
-    with scenario_keys(key, outer):
+    if spec.threads is not None and "threads" not in network_kwargs:
+        network_kwargs["threads"] = spec.threads
+    with scenario_keys(key, {**(OUTER_KEYS if outer is None else outer), "threads": f"{key}.threads"}):
         net = Network(dt=dt, seed=seed, backend=backend, fastmath=fastmath, **network_kwargs)
     for name, p in spec.populations.items():
         with scenario_keys(key, outer, component=f"{key}.populations.{name}"):

@@ -223,7 +223,7 @@ def _check_runtime(spec: netspec.NetworkSpec, sim: dict) -> None:
     (:mod:`dendrite_sim.core.limits`; spikes at ``ASSUMED_RATE_HZ``)."""
     from dendrite_sim.core import limits
 
-    steps = sim["duration"] / sim["dt"]
+    steps = sim["duration"] / sim["dt"] * (spec.ensemble["n"] if spec.ensemble else 1)
     neurons = sum(float(p.get("n", 0)) for p in spec.populations.values())
     synapses = sum(float(netspec.expected_synapses(q, spec.populations)) for q in spec.projections.values())
     events = synapses * ASSUMED_RATE_HZ * sim["duration"] / 1000.0
@@ -248,6 +248,8 @@ def check(cfg: dict, seed: int = 0, dry: bool = True) -> tuple[netspec.NetworkSp
                             f"{netspec.format_bytes(state_bytes)}: record fewer neurons, variables or synapses, "
                             "or decimate (every)")
     estimate = netspec.estimate_memory(spec, extra=extra, backend=sim["backend"])
+    if spec.ensemble:                                   # every instance holds its own network and monitors
+        estimate = {k: v * spec.ensemble["n"] for k, v in estimate.items()}
     netspec.check_memory(estimate, key="network")
     _check_runtime(spec, sim)
     if not dry:
@@ -274,6 +276,8 @@ class Simulate(Experiment):
         sim = cfg["simulation"]
         monitors = _monitors(cfg)
         spec, estimate = check(cfg, ctx.seed, dry=False)   # load() ran the dry build
+        if spec.ensemble:
+            return run_ensemble(spec, sim, monitors, estimate, ctx)
         t0 = time.perf_counter()
         net, spike_mons, state_mons, weight_mons = build_network(spec, sim, monitors, ctx.seed)
         plastic = {name: p for name, p in _projections(net).items() if spec.projections[name]["plasticity"]}
@@ -301,31 +305,95 @@ class Simulate(Experiment):
                               "s_per_bio_s": round((t3 - t2) / (remaining / 1000.0), 4) if remaining > 0 else None}}
         if plastic:
             metrics["projections"] = {name: weight_metrics(w0[name], p.conn.weights) for name, p in plastic.items()}
-        weights = {}
-        for name, p in plastic.items():
-            weights.update({f"{name}_w": p.conn.weights, f"{name}_w0": w0[name],
-                            f"{name}_pre": p.conn.pre_indices(), f"{name}_post": p.conn.indices})
-        for name, m in weight_mons.items():
-            weights.update({f"{name}_trace_t": m.t, f"{name}_trace_w": m.w, f"{name}_trace_synapses": m.synapses})
-        if weights:
-            ctx.save_npz("weights", **weights)
-        spikes = {}
-        for name, m in spike_mons.items():
-            spikes.update({f"{name}_t": m.t, f"{name}_i": m.i, f"{name}_event_t": m.event_t,
-                           f"{name}_event_i": m.event_i, f"{name}_burst_t": m.burst_t, f"{name}_burst_i": m.burst_i})
-        ctx.save_npz("spikes", **spikes)
-        if state_mons:
-            traces = {}
-            for name, m in state_mons.items():
-                traces[f"{name}_t"] = m.t
-                traces[f"{name}_neurons"] = m.idx
-                for v in m.variables:
-                    traces[f"{name}_{v}"] = m[v]
-            ctx.save_npz("traces", **traces)
-            ctx.save_figure(traces_figure(state_mons), "traces")
-        if spike_mons:
-            ctx.save_figure(raster_figure(spike_mons, monitors["raster_neurons"], sim["duration"]), "raster")
+        _save_outputs(ctx, "", spike_mons, state_mons, weight_mons, plastic, w0, monitors, sim)
         return metrics
+
+
+def run_ensemble(spec: netspec.NetworkSpec, sim: dict, monitors: dict, estimate: dict, ctx) -> dict:
+    """``[network.ensemble]``: every instance built and run as the scenario alone would run it
+    (its seed, its ``vary`` values), the instances on a pool of threads
+    (:mod:`dendrite_sim.engine.ensemble`). Run directory: ``instances/<k>/`` (k = 000, 001, ...)
+    holds instance k's ``spikes.npz`` (and ``traces.npz``, ``weights.npz`` where recorded);
+    ``raster.png`` / ``traces.png`` show instance 0. metrics.json: ``populations`` (instance 0, as
+    a single run), ``instances`` (per instance: ``seed``, ``values``, ``populations``,
+    ``projections``), ``ensemble`` (``n_instances``, ``seeds``, ``vary``: the varied keys, and
+    per population the ``rate_hz``/``cv_isi`` mean, std, min, max over instances)."""
+    from dendrite_sim.engine import ensemble as ensmod
+
+    ens = spec.ensemble
+    t0 = time.perf_counter()
+    built = []
+    for k, seed in enumerate(ens["seeds"]):
+        spec_k = netspec.parse(ensmod.instance_table(spec.raw, ens, k), dt=sim["dt"])
+        net, spike_mons, state_mons, weight_mons = build_network(spec_k, sim, monitors, seed)
+        net.threads = 1                                      # parallel across instances
+        plastic = {name: p for name, p in _projections(net).items() if spec_k.projections[name]["plasticity"]}
+        built.append((net, spike_mons, state_mons, weight_mons, plastic,
+                      {name: p.conn.weights.copy() for name, p in plastic.items()}))
+    nets = [b[0] for b in built]
+    t1 = time.perf_counter()
+    ensmod.run_all(nets, sim["dt"], ens["workers"])         # compile (or load) and first step
+    t2 = time.perf_counter()
+    remaining = sim["duration"] - sim["dt"]
+    if remaining > 1e-9:
+        ensmod.run_all(nets, remaining, ens["workers"])
+    t3 = time.perf_counter()
+    instances = []
+    for k, (net, spike_mons, state_mons, weight_mons, plastic, w0) in enumerate(built):
+        folder = ctx.out / "instances" / f"{k:03d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        entry = {"seed": int(ens["seeds"][k]), "values": {p: v[k] for p, v in ens["vary"].items()},
+                 "populations": population_metrics(net, spike_mons, sim)}
+        if plastic:
+            entry["projections"] = {name: weight_metrics(w0[name], p.conn.weights) for name, p in plastic.items()}
+        instances.append(entry)
+        _save_outputs(ctx, f"instances/{k:03d}/", spike_mons, state_mons, weight_mons, plastic, w0,
+                      monitors, sim, figures=(k == 0))
+    pops = {name: {m: ensmod.summary([inst["populations"][name].get(m) for inst in instances])
+                   for m in ("rate_hz", "cv_isi")} for name in instances[0]["populations"]}
+    net0 = nets[0]
+    return {"populations": instances[0]["populations"], "instances": instances,
+            "ensemble": {"n_instances": len(nets), "seeds": [int(s) for s in ens["seeds"]],
+                         "vary": list(ens["vary"]), "populations": pops},
+            "n_neurons": int(sum(p.n for p in net0.pops.values())),
+            "n_synapses": int(sum(p.conn.nnz for p in net0.projections)),
+            "monitor_bytes": int(sum(n.memory_report()["total"] for n in nets)),
+            "memory_estimate_bytes": int(estimate["total"]),
+            "timing": {"backend": sim["backend"], "build_s": round(t1 - t0, 4), "first_step_s": round(t2 - t1, 4),
+                       "run_s": round(t3 - t2, 4), "instances": len(nets),
+                       "workers": int(ens["workers"] or 0) or None,
+                       "s_per_bio_s": round((t3 - t2) / (remaining / 1000.0), 4) if remaining > 0 else None}}
+
+
+def _save_outputs(ctx, prefix: str, spike_mons, state_mons, weight_mons, plastic, w0, monitors, sim,
+                  figures: bool = True) -> None:
+    """One network's data files (``<prefix>spikes.npz``, ``traces.npz``, ``weights.npz``) and,
+    with ``figures``, the run's ``raster.png`` / ``traces.png``."""
+    weights = {}
+    for name, p in plastic.items():
+        weights.update({f"{name}_w": p.conn.weights, f"{name}_w0": w0[name],
+                        f"{name}_pre": p.conn.pre_indices(), f"{name}_post": p.conn.indices})
+    for name, m in weight_mons.items():
+        weights.update({f"{name}_trace_t": m.t, f"{name}_trace_w": m.w, f"{name}_trace_synapses": m.synapses})
+    if weights:
+        ctx.save_npz(f"{prefix}weights", **weights)
+    spikes = {}
+    for name, m in spike_mons.items():
+        spikes.update({f"{name}_t": m.t, f"{name}_i": m.i, f"{name}_event_t": m.event_t,
+                       f"{name}_event_i": m.event_i, f"{name}_burst_t": m.burst_t, f"{name}_burst_i": m.burst_i})
+    ctx.save_npz(f"{prefix}spikes", **spikes)
+    if state_mons:
+        traces = {}
+        for name, m in state_mons.items():
+            traces[f"{name}_t"] = m.t
+            traces[f"{name}_neurons"] = m.idx
+            for v in m.variables:
+                traces[f"{name}_{v}"] = m[v]
+        ctx.save_npz(f"{prefix}traces", **traces)
+        if figures:
+            ctx.save_figure(traces_figure(state_mons), "traces")
+    if spike_mons and figures:
+        ctx.save_figure(raster_figure(spike_mons, monitors["raster_neurons"], sim["duration"]), "raster")
 
 
 def _projections(net) -> dict:
