@@ -95,7 +95,7 @@ SIM_THREADS = 16
 LANES = 32               # threads per spiking row in delivery
 
 # kinds of kernel arguments
-SCALAR, CONST, STATE, MONITOR, DEVICE = "scalar", "const", "state", "monitor", "device"
+SCALAR, CONST, STATE, MONITOR = "scalar", "const", "state", "monitor"
 
 
 # ----------------------------------------------------------------------------- device access
@@ -221,6 +221,15 @@ class Emitter:
     devfns: dict = field(default_factory=dict)          # name in the kernel → Python function
     labels: dict = field(default_factory=dict)
     deps: set = field(default_factory=set)
+    host: dict = field(default_factory=dict)            # scratch arrays the backend owns
+
+    def scratch(self, name: str, a: np.ndarray) -> str:
+        """A kernel array that only the backend holds (spike counts per parity, STP releases,
+        the halt flag): round-trips with the state."""
+        if name not in self.host:
+            self.host[name] = a
+            self.arg(name, lambda name=name: self.host[name], STATE)
+        return name
 
     def arg(self, name: str, getter: Callable, kind: str = STATE) -> str:
         if name not in self.args:
@@ -271,82 +280,91 @@ class CupyBackend(Backend):
         self.mode = availability()
         self.xp = _Arrays("cupy" if self.mode == "cupy" else "numba")
         _unsupported(net)
-        self.source, self.emitter = generate(net)
+        raw, self.emitter = generate(net)
+        self.layout = Layout(self.emitter)
+        self.source = self.layout.pack(raw)
         self.kernel = _compile(self.source, self.emitter)
         self._dev: dict = {}
         self._dev_src: dict = {}
-        self._scratch: dict = {}
         net.timings["codegen_s"] = time.perf_counter() - t0
         self._first = True
         self._grid = None
 
     # ------------------------------------------------------------------ running
-    def _launch_shape(self):
+    def _launch_shape(self, args):
         if self._grid is None:
             if self.mode == "simulator":
                 self._grid = (1, SIM_THREADS)
             else:
                 need = max([p.n for p in self.net.pops.values()] + [1])
                 blocks = -(-need // THREADS)
+                try:        # a cooperative grid: at most the blocks resident at once
+                    spec = self.kernel.specialize(*args)
+                    kern = next(iter(spec.overloads.values()))
+                    blocks = max(1, min(blocks, int(kern.max_cooperative_grid_blocks(THREADS))))
+                    self.kernel = spec
+                except Exception:
+                    from numba import cuda
+                    blocks = max(1, min(blocks, cuda.get_current_device().MULTIPROCESSOR_COUNT))
                 self._grid = (blocks, THREADS)
         return self._grid
 
+    def _array(self, name: str, v, kind: str):
+        host = np.asarray(v)
+        dev = self._dev.get(name)
+        shape = host.shape if host.size else (1,)
+        if dev is None or self._dev_src.get(name) is not v or tuple(dev.shape) != shape:
+            dev = self.xp.to_device(host)
+            self._dev[name] = dev
+            self._dev_src[name] = v
+        elif kind == STATE:
+            self.xp.upload(dev, host)
+        return dev
+
     def _device_args(self):
+        lay = self.layout
         out = []
-        for a in self.emitter.args.values():
+        for name in lay.arg_names:
+            if name in lay.arenas:
+                out.append(self._array(name, lay.gather(name), STATE))
+                continue
+            a = self.emitter.args[name]
             v = a.getter()
-            if a.kind == SCALAR:
-                out.append(v)
-                continue
-            if a.kind == DEVICE:                      # device-only scratch, allocated once
-                if a.name not in self._scratch:
-                    self._scratch[a.name] = self.xp.to_device(np.asarray(v))
-                out.append(self._scratch[a.name])
-                continue
-            host = np.asarray(v)
-            dev = self._dev.get(a.name)
-            shape = host.shape if host.size else (1,)
-            if dev is None or self._dev_src.get(a.name) is not v or tuple(dev.shape) != shape:
-                dev = self.xp.to_device(host)
-                self._dev[a.name] = dev
-                self._dev_src[a.name] = v
-            elif a.kind == STATE:
-                self.xp.upload(dev, host)
-            out.append(dev)
+            out.append(v if a.kind == SCALAR else self._array(name, v, a.kind))
         return out
 
     def _download(self):
-        for a in self.emitter.args.values():
-            if a.kind in (STATE, MONITOR):
-                self.xp.download(self._dev[a.name], np.asarray(self._dev_src[a.name]))
+        lay = self.layout
+        for name in lay.arg_names:
+            if name in lay.arenas:
+                if lay.arenas[name].kind == STATE:
+                    buf = np.empty(self._dev[name].shape, dtype=lay.arenas[name].dtype)
+                    self.xp.download(self._dev[name], buf)
+                    lay.scatter(name, buf)
+            elif self.emitter.args[name].kind in (STATE, MONITOR):
+                self.xp.download(self._dev[name], np.asarray(self._dev_src[name]))
 
     def run_steps(self, step0: int, n_steps: int) -> int:
         net = self.net
         t0 = time.perf_counter()
         rec0 = {id(m): int(m.buf_n[0]) for m in net.state_monitors}
         spk0 = [(m, [int(r.n[0]) for r in m._buffers()]) for m in net.spike_monitors]
-        self._chunk = (step0, rec0)
+        self.emitter.host["halt"][0] = -1
         args = self._device_args()
-        halt = self._scratch["halt"]
-        self.xp.upload(halt, np.array([-1], dtype=np.int64))
-        blocks, threads = self._launch_shape()
+        blocks, threads = self._launch_shape(args)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "overflow encountered", RuntimeWarning)
             self.kernel[blocks, threads](np.int64(step0), np.int64(n_steps), float(net.dt), *args)
         self.xp.synchronize()
-        h = np.zeros(1, dtype=np.int64)
-        self.xp.download(halt, h)
-        done = n_steps if h[0] < 0 else int(h[0]) - step0
         self._download()
+        h = int(self.emitter.host["halt"][0])
+        done = n_steps if h < 0 else h - step0
         # host bookkeeping: spike counts of the last step, sorted spike lists and records
-        cnt = {}
         for pop in net.pops.values():
-            c = np.zeros(2, dtype=np.int64)
-            self.xp.download(self._scratch[f"{self.emitter.labels[id(pop)]}__cnt"], c)
+            c = self.emitter.host[f"{self.emitter.labels[id(pop)]}__cnt"]
             k = int(c[(step0 + done - 1) & 1]) if done else 0
             pop.n_spiked[0] = k
             pop.spike_idx[:k] = np.sort(pop.spike_idx[:k])
-            cnt[pop.name] = k
         for m, starts in spk0:
             for r, s in zip(m._buffers(), starts):
                 e = int(r.n[0])
@@ -367,7 +385,7 @@ class CupyBackend(Backend):
     def pop_args(e: Emitter, pop) -> str:
         P = e.label(pop, pop.name)
         e.arg(f"{P}__spike_idx", lambda pop=pop: pop.spike_idx)
-        e.arg(f"{P}__cnt", lambda: np.zeros(2, dtype=np.int64), DEVICE)
+        e.scratch(f"{P}__cnt", np.zeros(2, dtype=np.int64))
         e.arg(f"{P}__spike_count", lambda pop=pop: pop.spike_count)
         if isinstance(pop, NeuronPopulation):
             model = pop.model
@@ -545,7 +563,7 @@ class CupyBackend(Backend):
                 e.arg(f"{S}_u", lambda proj=proj: proj.stp_u)
                 e.arg(f"{S}_x", lambda proj=proj: proj.stp_x)
                 e.arg(f"{S}_last", lambda proj=proj: proj.stp_last)
-                e.arg(f"{S}_el", lambda proj=proj: np.zeros(proj.pre.n), DEVICE)
+                e.scratch(f"{S}_el", np.zeros(proj.pre.n))
                 e.emit("rows", 2, _stride("q", cnt))
                 e.emit("rows", 3, f"j = {Pa}__spike_idx[q]")
                 e.emit("rows", 3, f"el = (step - {S}_last[j]) * dt")
@@ -780,6 +798,94 @@ def _unsupported(net) -> None:
         warnings.warn('backend "cupy" ignores fastmath (IEEE double as written)', stacklevel=3)
 
 
+# ----------------------------------------------------------------------------- packed arguments
+@dataclass
+class _Arena:
+    kind: str
+    dtype: np.dtype
+    members: list                # (argument name, offset, size)
+    size: int = 0
+    buf: np.ndarray | None = None
+    key: tuple = ()
+
+
+_GROWS = re.compile(r"^sm\d+_.*__(spikes|events|bursts)_(step|idx)$")   # spike records: they grow
+
+
+class Layout:
+    """The kernel's arguments with the 1-D arrays packed into one device array per (kind,
+    dtype): a kernel's parameters are limited to 32 KiB (about 580 array arguments in Numba's
+    layout), and one copy per arena is cheaper than one per array. The generated source is
+    rewritten accordingly (``pyr__v_soma[i]`` → ``arena_state_d[1024 + i]``); arrays that grow
+    (spike records), 2-D arrays and arrays passed whole to a device function stay arguments."""
+
+    def __init__(self, e: Emitter):
+        self.e = e
+        self.arenas: dict[str, _Arena] = {}
+        self.where: dict[str, tuple[str, int, int]] = {}
+        self.arg_names: list[str] = list(e.args)
+
+    def pack(self, src: str) -> str:
+        from collections import Counter
+
+        head, sep, body = src.partition("):\n")
+        total = Counter(re.findall(r"\b\w+\b", body))
+        handled = Counter(re.findall(r"\b(\w+)\[", body))
+        handled.update(re.findall(r"\b(\w+)\.shape\[0\]", body))
+        handled.update(re.findall(r"cuda\.atomic\.add\((\w+), ", body))
+        for a in self.e.args.values():
+            if a.kind not in (CONST, STATE) or _GROWS.match(a.name):
+                continue
+            v = np.asarray(a.getter())
+            if v.ndim != 1 or total[a.name] == 0 or total[a.name] != handled[a.name]:
+                continue
+            arena = f"arena_{a.kind}_{v.dtype.name}"
+            ar = self.arenas.setdefault(arena, _Arena(a.kind, v.dtype, []))
+            off = ar.size
+            ar.members.append((a.name, off, v.size))
+            ar.size += max(1, v.size)
+            self.where[a.name] = (arena, off, v.size)
+
+        def repl(m):
+            atom, shape, index = m.group(1), m.group(2), m.group(3)
+            name = atom or shape or index
+            if name not in self.where:
+                return m.group(0)
+            arena, off, n = self.where[name]
+            if atom:
+                return f"cuda.atomic.add({arena}, {off} + "
+            if shape:
+                return str(n)
+            return f"{arena}[{off} + "
+
+        body = re.sub(r"cuda\.atomic\.add\((\w+), |\b(\w+)\.shape\[0\]|\b(\w+)\[", repl, body)
+        self.arg_names = [n for n in self.e.args if n not in self.where] + list(self.arenas)
+        head = head[: head.index("def run_chunk(")] + "def run_chunk(step0, n_steps, dt, " + ", ".join(self.arg_names)
+        return head + sep + body
+
+    def gather(self, arena: str) -> np.ndarray:
+        """The host buffer of ``arena`` filled from its members (the same object every call;
+        constant arenas are refilled only when a member array was replaced)."""
+        ar = self.arenas[arena]
+        hosts = [np.asarray(self.e.args[name].getter()) for name, _, _ in ar.members]
+        key = tuple(id(h) for h in hosts)
+        if ar.buf is None:
+            ar.buf = np.zeros(ar.size, dtype=ar.dtype)
+        elif ar.kind == CONST and key == ar.key:
+            return ar.buf
+        if ar.kind == CONST and ar.key:
+            ar.buf = np.zeros(ar.size, dtype=ar.dtype)       # a new object: uploaded again
+        for (_name, off, n), h in zip(ar.members, hosts):
+            ar.buf[off: off + n] = h.ravel()
+        ar.key = key
+        return ar.buf
+
+    def scatter(self, arena: str, buf: np.ndarray) -> None:
+        for name, off, n in self.arenas[arena].members:
+            if n:
+                np.asarray(self.e.args[name].getter())[...] = buf[off: off + n]
+
+
 # ----------------------------------------------------------------------------- generation
 def generate(net) -> tuple[str, Emitter]:
     """The kernel source of ``net``'s structure and its emitter (arguments, device functions)."""
@@ -799,7 +905,7 @@ def generate(net) -> tuple[str, Emitter]:
     for name in ("propagate", "plasticity"):
         CupyBackend.phase_impl(name)(e, net)
     _end_of_step(e, net)
-    e.arg("halt", lambda: np.full(1, -1, dtype=np.int64), DEVICE)
+    e.scratch("halt", np.full(1, -1, dtype=np.int64))
 
     body = ["# Generated by dendrite_sim.engine.backends.cupy: the persistent kernel of one network",
             "# structure; parts of a step separated by grid barriers (see the module docstring).",
@@ -882,7 +988,9 @@ def compile_ptx(net, cc: tuple[int, int] = (7, 5)) -> str:
     from numba.cuda.typing.typeof import typeof
 
     net._prepare()
-    source, e = generate(net)
+    raw, e = generate(net)
+    lay = Layout(e)
+    source = lay.pack(raw)
     scope = {"cuda": cuda, "np": np, "math": math}
 
     class _Fake:
@@ -895,7 +1003,11 @@ def compile_ptx(net, cc: tuple[int, int] = (7, 5)) -> str:
             scope[name] = device(fn)
         exec(compile(source, "<dendrite_sim cupy kernel>", "exec"), scope)
         sig = [typeof(np.int64(0)), typeof(np.int64(0)), typeof(0.1)]
-        for a in e.args.values():
+        for name in lay.arg_names:
+            if name in lay.arenas:
+                sig.append(typeof(lay.gather(name)))
+                continue
+            a = e.args[name]
             v = a.getter()
             sig.append(typeof(v if a.kind == SCALAR else np.ascontiguousarray(v)))
         ptx, _ = cuda.compile_ptx(scope["run_chunk"], tuple(sig), cc=cc)
