@@ -12,12 +12,14 @@ import pytest
 from dendrite_sim.analysis import imaging_responses as A
 from dendrite_sim.architectures import openscope_circuit as OC
 from dendrite_sim.cli import main as cli_main
+from dendrite_sim.core import rng as rngmod
 from dendrite_sim.synapses import connectivity as C
 
 SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "openscope_like_session.toml"
 N_PYR = 24
 REDUCED = ["--set", f"network.n_pyr={N_PYR}", "--set", 'stimulus.session_duration="30 s"',
-           "--set", "stimulus.n_sessions=2", "--set", 'imaging.dff_long_window="30 s"']
+           "--set", "stimulus.n_sessions=2", "--set", 'imaging.dff_long_window="30 s"',
+           "--set", "analysis.keep_sessions=true"]
 
 
 def _table(frames, d=0.3):
@@ -145,14 +147,15 @@ def test_metrics_keys_and_values(run_dir):
     assert m["n_sessions"] == 2 and m["session_duration_s"] == [30.0, 30.0]
     assert m["files"]["exported"] == ["session-day1.nwb", "session-day2.nwb"]
     # measured noise: the robust s.d. of ΔF/F lands near the requested baseline noise
-    assert m["noise"]["soma"]["dff_sd"] == pytest.approx(0.08, rel=0.2)
-    assert m["noise"]["apical"]["dff_sd"] == pytest.approx(0.15, rel=0.2)
+    assert m["noise"]["soma"]["dff_sd"] == pytest.approx(0.075, rel=0.2)
+    assert m["noise"]["apical"]["dff_sd"] == pytest.approx(0.24, rel=0.2)
     assert m["noise"]["soma"]["nu_pct_per_sqrt_hz"] > 0
-    # tuft events (dendritic Ca spikes of bursts) are large, somatic burst transients small
+    # calibrated (issue 13): tuft events after bursts stand above the dendritic noise but are no
+    # longer many times the somatic ones (measured 0.71 vs 0.48 ΔF/F)
     ev = m["event_size"]
     assert ev["apical"]["n_events"] > 0 and ev["soma"]["n_events"] > 0
-    assert ev["apical"]["dff"] > 5 * ev["soma"]["dff"] > 0
-    assert ev["apical"]["snr"] > ev["soma"]["snr"] > 1
+    assert 0 < ev["apical"]["dff"] < 3 * ev["soma"]["dff"]
+    assert ev["apical"]["snr"] > 1 and ev["soma"]["snr"] > 1
     for day in ("day1", "day2"):
         s = m["sessions"][day]
         assert s["n_unexpected"] >= 2 and s["n_expected"] >= 8
@@ -161,16 +164,43 @@ def test_metrics_keys_and_values(run_dir):
                                            "unexpected_sem", "usi"}
         # the feedback population signals U, through STF onto the dendrites
         assert s["feedback_rate_hz"]["unexpected"] > 3 * s["feedback_rate_hz"]["expected"]
-        assert s["spikes"]["burst_rate_hz"]["unexpected"] > 5 * s["spikes"]["burst_rate_hz"]["expected"]
+        assert s["spikes"]["burst_rate_hz"]["unexpected"] > 2 * s["spikes"]["burst_rate_hz"]["expected"]
         # the model's apical ROIs respond more to U than to D frames
         ap = s["dff"]["apical"]
-        assert ap["unexpected"] - ap["expected"] > 3 * (ap["unexpected_sem"] + ap["expected_sem"])
+        assert ap["unexpected"] - ap["expected"] > ap["unexpected_sem"] + ap["expected_sem"]
         assert ap["usi"] > 0.5
     w1, w2 = m["sessions"]["day1"]["weights"], m["sessions"]["day2"]["weights"]
-    assert w1 == {"feedback_dend_pA": 450.0, "inhibition_soma_pA": -20.0}
-    assert w2["feedback_dend_pA"] > 450.0 and w2["inhibition_soma_pA"] < -20.0
+    # day 1: 450 pA times each tuft's log-normal factor (network.feedback_dend_cv = 1), averaged over synapses
+    conn = C.fixed_probability(40, N_PYR, 0.5, rngmod.stream(1, "openscope/conn/feedback_dend"))
+    sg = np.sqrt(np.log(2.0))
+    g = np.exp(rngmod.stream(1, "openscope/feedback_dend_gain").normal(-0.5 * sg * sg, sg, N_PYR))
+    assert w1["feedback_dend_pA"] == pytest.approx(450.0 * g[conn.indices].mean(), rel=1e-9)
+    assert w1["inhibition_soma_pA"] == -20.0
+    assert w2["feedback_dend_pA"] > w1["feedback_dend_pA"] and w2["inhibition_soma_pA"] < -20.0
     assert set(m["prediction"]) == {"soma_usi_change", "apical_usi_change", "soma_difference_change",
                                     "apical_difference_change", "opposite_directions"}
+
+
+def test_reduced_run_is_realistic_where_30_s_suffice(run_dir, tmp_path, capsys):
+    """`dendrite-sim realism` on the reduced run (24 neurons, 30 s per day) of the calibrated scenario:
+    noise σ, event size, correlations and ν in the OpenScope bands for every session and compartment,
+    and each soma coupled to its own tuft. The SNR needs the full 300-s days (a 30-s day holds a
+    dozen U frames; measured 2.1-2.4 here, in band on the full scenario): here only above pure
+    noise (2.06)."""
+    from dendrite_sim.analysis import realism as R
+
+    assert cli_main(["realism", str(run_dir), "--out", str(tmp_path), "--no-figure"]) == 0
+    capsys.readouterr()
+    doc = json.loads((tmp_path / "realism.json").read_text())
+    assert [x["name"] for x in doc["sessions"]] == ["session-day1.nwb", "session-day2.nwb"]
+    for sess in doc["sessions"]:
+        for comp in ("soma", "apical"):
+            v = sess["compartments"][comp]
+            for key in ("noise_sd", "event_size", "mean_r", "frac_r_above_0.3", "nu"):
+                assert v["in_band"][key], (sess["name"], comp, key, v[key], R.REFERENCE[comp][key])
+            assert v["snr"] > R.PURE_NOISE_SNR
+        ap = sess["compartments"]["apical"]
+        assert ap["soma_tuft_r"] > 0.15 > 10 * abs(ap["mean_r"])     # measured 0.21-0.23 vs |r| < 0.005
 
 
 def test_nwb_is_readable_and_complete(run_dir):
@@ -203,7 +233,8 @@ def test_nwb_is_readable_and_complete(run_dir):
 
 
 def test_plateau_rich_session_passes_nwbinspector(tmp_path):
-    """Strong feedback → dendrite weights give a 30 s day with many plateaus on most neurons;
+    """Strong feedback → dendrite weights (the same on every tuft) give a 30 s day with many plateaus
+    on most neurons;
     the NWB interval tables are in ascending start_time (nwbinspector finds nothing at
     BEST_PRACTICE_VIOLATION or above) and read back to the session's ground truth."""
     pynwb = pytest.importorskip("pynwb")
@@ -214,13 +245,14 @@ def test_plateau_rich_session_passes_nwbinspector(tmp_path):
     out = tmp_path / "plateaus"
     assert cli_main(["run", str(SCENARIO), "--out", str(out), "--set", f"network.n_pyr={N_PYR}",
                      "--set", 'stimulus.session_duration="30 s"', "--set", "stimulus.n_sessions=1",
-                     "--set", 'imaging.dff_long_window="30 s"', "--set", 'network.w_feedback_dend="900 pA"']) == 0
+                     "--set", 'imaging.dff_long_window="30 s"', "--set", 'network.w_feedback_dend="900 pA"',
+                     "--set", "network.feedback_dend_cv=0", "--set", "analysis.keep_sessions=true"]) == 0
     path = out / "session-day1.nwb"
     with pynwb.NWBHDF5IO(str(path), "r") as io:
         f = io.read()
         pl = f.intervals["plateaus"]
         start, units = np.asarray(pl["start_time"].data[:]), np.asarray(pl["unit_id"].data[:])
-        assert len(start) > 20 and len(set(units.tolist())) > N_PYR // 2      # measured: 88 on 24 neurons
+        assert len(start) > 20 and len(set(units.tolist())) > N_PYR // 2
         assert np.all(np.diff(start) >= 0)
         assert np.all(np.diff(np.asarray(f.trials["start_time"].data[:])) >= 0)
     msgs = list(nwbinspector.inspect_nwbfile(
@@ -246,14 +278,26 @@ def test_export_npz_through_the_cli(run_dir, capsys):
 
 
 @pytest.mark.slow
-def test_full_scenario_predicts_opposite_changes(tmp_path):
-    """The documented scenario: over three days the apical USI grows and the somatic USI falls
-    (measured: apical 1.6 → 2.9 → 4.6, soma 0.78 → 0.83 → 0.31, seed 1)."""
+def test_full_scenario_predicts_opposite_changes_and_is_realistic(tmp_path, capsys):
+    """The documented scenario (seed 1): over three days the apical USI grows and the somatic USI
+    falls (measured: apical 0.69 → 0.93 → 1.06, soma 0.75 → 0.08 → 0.05), and `dendrite-sim
+    realism` puts every statistic of every session and compartment in its OpenScope band; only the
+    NWB files stay (about 72 MB each)."""
     out = tmp_path / "full"
     assert cli_main(["run", str(SCENARIO), "--out", str(out)]) == 0
     m = json.loads((out / "metrics.json").read_text())
     assert m["rois"]["total"] == 360
     p = m["prediction"]
-    assert p["apical_usi_change"] > 1.0 and p["soma_usi_change"] < -0.2 and p["opposite_directions"]
+    assert p["apical_usi_change"] > 0.2 and p["soma_usi_change"] < -0.4 and p["opposite_directions"]
     days = [m["sessions"][d]["dff"]["apical"]["usi"] for d in ("day1", "day2", "day3")]
     assert days[0] < days[1] < days[2]
+    assert not list(out.glob("session-day*/")) and len(list(out.glob("session-day*.nwb"))) == 3
+    assert sum(f.stat().st_size for f in out.iterdir()) < 300e6
+    assert cli_main(["realism", str(out), "--strict", "--no-figure"]) == 0
+    capsys.readouterr()
+    doc = json.loads((out / "realism.json").read_text())
+    for sess in doc["sessions"]:
+        for comp in ("soma", "apical"):
+            v = sess["compartments"][comp]
+            assert all(v["in_band"].values()), (sess["name"], comp, v)
+        assert sess["compartments"]["apical"]["soma_tuft_r"] > 0.2

@@ -26,9 +26,13 @@ def oasis_spikes(dff: np.ndarray, frame_rate: float, tau_decay: float) -> np.nda
     """OASIS AR(1) deconvolution of one trace (needs ``oasis-deconv``); returns s_t ≥ 0."""
     from oasis.functions import deconvolve
 
-    g = float(np.exp(-1.0 / (frame_rate * tau_decay)))
-    _, s, _, _, _ = deconvolve(np.asarray(dff, np.float64), g=(g,), penalty=1)
-    return np.asarray(s, float)
+    y = np.asarray(dff, np.float64)
+    try:                              # oasis-deconv ≥ 0.3: time constants (g is deprecated there)
+        _, s, _, _, _ = deconvolve(y, tau_d=float(tau_decay), framerate=float(frame_rate), penalty=1)
+    except TypeError:                 # older releases: the AR(1) coefficient
+        g = float(np.exp(-1.0 / (frame_rate * tau_decay)))
+        _, s, _, _, _ = deconvolve(y, g=(g,), penalty=1)
+    return np.clip(np.asarray(s, float), 0.0, None)   # round-off leaves −1e-17
 
 
 def inference_correlation(dff: np.ndarray, frame_rate: float, tau_decay: float, ground_truth,

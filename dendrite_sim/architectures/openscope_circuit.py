@@ -58,6 +58,7 @@ class CircuitParams:
     p_inh_soma: float
     w_inh_soma: float
     tau_avg: float
+    basal_trial_cv: float = 0.0   # c.v. of the per-presentation gain on the basal drive (0: none)
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,12 @@ def simulate_day(circuit: Circuit, p: CircuitParams, protocol: GaborProtocol, ta
     from dendrite_sim.engine.network import Network
 
     basal, _ = drives(table, circuit.pyr_tuning)
+    if p.basal_trial_cv > 0:
+        # trial-to-trial gain fluctuations of the feedforward response (modulated Poisson model,
+        # Goris, Movshon & Simoncelli 2014 Nat Neurosci 17:858): one log-normal factor (mean 1)
+        # per stimulus row and neuron, from the day's stream
+        s = np.sqrt(np.log1p(p.basal_trial_cv ** 2))
+        basal = basal * np.exp(rngmod.stream(seed, "openscope/trial_gain").normal(-0.5 * s * s, s, basal.shape))
     _, surprise = drives(table, circuit.feedback_tuning)
     frame_ms = protocol.frame_duration * 1000.0
     duration = float(table["stop_time"][-1]) * 1000.0 if len(table["stop_time"]) else 0.0

@@ -51,24 +51,27 @@ two plastic projections::
 Rates are spike counts per frame / frame duration (Hz); η in pA per Hz².
 
 Model prediction (``responses.png``, metrics ``prediction``; numbers of the documented scenario,
-seed 1). Day 1: U frames drive the feedback neurons to ≈ 70 Hz (≈ 9 Hz during A–D), whose
-facilitating synapses depolarise the dendrites; the pyramidal neurons burst (≈ 2.5 bursts/s during
-U, ≈ 0.02 during D), so both compartments respond more to U than to D (apical USI ≈ 1.6, somatic
-USI ≈ 0.8). Feedback and bursts co-vary only around U, so the feedback → dendrite weights grow
-(450 → 740 → 880 pA) and the U-evoked dendritic depolarisation turns from sporadic Ca²⁺ spikes
-into reliable plateaus (plateau fraction of U frames 0.15 → 0.49 → 0.81). The interneurons,
-co-active with the somatic U response, learn to cancel it (−20 → −130 → −190 pA): somatic U
-firing falls back towards the D level (13 → 9.6 → 7.4 Hz; D ≈ 5–6.6 Hz) and the bursts with it.
-Result: the apical USI grows (1.6 → 2.9 → 4.6: U responses become reliable) while the somatic
-USI falls (0.78 → 0.83 → 0.31) — the two compartments evolve in opposite directions, as
+seed 1, calibrated to the OpenScope imaging statistics, issue 13 and docs/imaging.md). The somata
+fire sparsely (≈ 0.3 Hz on grey, ≈ 2 Hz on Gabor frames) with episodes from the sharply tuned,
+trial-to-trial variable basal drive (``network.basal_trial_cv``, Goris et al. 2014); the tufts
+differ in their feedback weights (``network.feedback_dend_cv``). Day 1: U frames drive the
+feedback neurons to ≈ 70 Hz (≈ 9 Hz during A–D), whose facilitating synapses depolarise the
+dendrites; the pyramidal neurons burst (≈ 1.4 bursts/s during U, ≈ 0.16 during D) and fire
+≈ 10 Hz, so both compartments respond more to U than to D (apical USI ≈ 0.69, somatic ≈ 0.75).
+Feedback and bursts co-vary only around U, so the feedback → dendrite weights grow
+(497 → 596 → 626 pA, means over synapses) and the U-evoked dendritic depolarisation turns into
+plateaus more often (plateau fraction of U frames 0.17 → 0.28 → 0.32). The interneurons,
+co-active with the somatic U response, learn to cancel it (−20 → −104 → −120 pA): somatic U
+firing falls back towards the D level (10.4 → 3.2 → 2.0 Hz; D ≈ 2 Hz) and the bursts with it.
+Result: the apical USI grows (0.69 → 0.93 → 1.06) while the somatic USI falls
+(0.75 → 0.08 → 0.05) — the two compartments evolve in opposite directions, as
 Gillon et al. 2024 report for L2/3 and L5 pyramidal neurons tracked over days (as we recall
 their abstract: somata less, distal apical dendrites more sensitive to the pattern-violating U).
-Caveat: the mean apical ΔF/F to U does not grow (2.3 → 1.7 → 2.2): in the imaging model a
-burst's Ca²⁺ spike (8 δc per burst spike, Hill-supralinear readout) weighs as much as a 0.3 s
-plateau, so the loss of bursts offsets the longer plateaus; the selectivity change comes from
-reliability. The parameters of the two rules were chosen to give this outcome; with
-weaker inhibitory plasticity both compartments' U responses grow together, because the
-Naud–Sprekeler dendrite drives the soma strongly (g_s f(V_d) up to 1.3 nA).
+Caveat: the mean apical ΔF/F to U does not grow (0.150 → 0.136 → 0.140): the loss of bursts
+offsets the longer plateaus; the selectivity change comes from reliability. The parameters of
+the two rules were chosen to give this outcome; with weaker inhibitory plasticity both
+compartments' U responses grow together, because the Naud–Sprekeler dendrite drives the soma
+strongly (g_s f(V_d) up to 1.3 nA).
 
 Check. ``dendrite-sim check`` describes the day-1 circuit as a ``[network]`` table of the
 engine's spec (:func:`day_network_table`: the three populations, the three
@@ -93,7 +96,9 @@ latents at ``latent_rate`` (float32): ``v_apical`` (V_dend, mV, mean over each l
 (the feedback current reaching the dendrite, ``dend_exc``, pA). Each day goes through the
 imaging forward model (:func:`dendrite_sim.imaging.simulate_session`: one somatic and
 ``imaging.n_apical`` apical ROIs per neuron, the same ROIs every day) into the run folder
-``session-day<k>``, and is exported to ``session-day<k>.nwb`` (or ``.npz``) during the run.
+``session-day<k>``, and is exported to ``session-day<k>.nwb`` (or ``.npz``) during the run; the
+folders are removed at the end unless ``analysis.keep_sessions`` (the shipped scenario keeps
+only the NWB files, ≈ 72 MB per 300-s day of 360 ROIs).
 
 Analysis. Response of an ROI to a D or U frame starting at t₀: mean ΔF/F over
 [t₀, t₀ + response_window) minus the mean over [t₀ − baseline_window, t₀); ``expected`` /
@@ -191,6 +196,8 @@ NETWORK_SCHEMA: dict[str, Field] = {
     "soma_bias": _q("300 pA", "constant somatic current of the pyramidal neurons", "current"),
     "basal_gain": _q("250 pA", "somatic current per unit of the protocol's basal (Gabor) drive",
                      "current", lo=0),
+    "basal_trial_cv": Field("float", 0.0, "c.v. of a log-normal gain (mean 1) on the basal drive, drawn per "
+                            "stimulus frame and neuron: trial-to-trial response variability", lo=0),
     "feedback_bias": _q("0 pA", "constant current of the feedback neurons", "current"),
     "feedback_gain": _q("220 pA", "feedback-neuron current per unit of the protocol's feedback "
                         "(surprise) signal", "current", lo=0),

@@ -67,15 +67,16 @@ def label_images(rois) -> dict[str, np.ndarray]:
 def render_movie(session, params, duration: float = 5.0, seed: int = 0, psf: float = 1.0,
                  chunk: int = 64):
     """Yield the movie's frames in chunks ``(k0, uint16 array (n, H, W))`` over the first
-    ``duration`` s of ``session`` (module docstring); deterministic in ``seed``."""
+    ``duration`` s of ``session`` (module docstring); deterministic in ``seed`` and the same
+    for any ``chunk`` (the field, shot and read noise have their own streams)."""
     rois = session.rois
     h, w = rois.image_shape
     n_frames = min(session.n_frames, int(round(duration * session.frame_rate)))
-    rng = np.random.default_rng(seed)
+    g_field, g_shot, g_read = np.random.default_rng(seed).spawn(3)   # separate streams: chunking-independent
     fps = footprints(rois, psf)
     photons = np.array([params.optics(str(c)).photons for c in rois.compartment])
     pbar = float(np.mean([p / max(1, np.sum(rois.mask_roi == i)) for i, p in enumerate(photons)]))
-    field = gaussian_filter(rng.standard_normal((h, w)), 8.0)
+    field = gaussian_filter(g_field.standard_normal((h, w)), 8.0)
     field = 1.0 + 0.3 * field / (field.std() or 1.0)
     background = np.clip(field, 0.2, None).reshape(-1) * pbar * params.neuropil_ratio
     true = session.traces["dff_true"]
@@ -88,7 +89,7 @@ def render_movie(session, params, duration: float = 5.0, seed: int = 0, psf: flo
         lam *= npil[:, None]
         for i, (pix, wgt, _) in enumerate(fps):
             lam[:, pix] += (photons[i] * r[:, i])[:, None] * wgt[None, :]
-        f = rng.poisson(lam).astype(np.float64) + rng.standard_normal(lam.shape) * params.read_noise
+        f = g_shot.poisson(lam).astype(np.float64) + g_read.standard_normal(lam.shape) * params.read_noise
         yield k0, np.clip(np.rint(f), 0, 65535).astype(np.uint16).reshape(k1 - k0, h, w)
 
 
