@@ -28,13 +28,25 @@ x_i(θ) = exp(κ [cos 2(θ − θ_i) − 1]) ∈ (0, 1], θ jittered per trial b
   other, and the chosen correct action is rewarded (AGREL's go/no-go form: a correct rejection is
   rewarded too). The apical signal of hidden unit j on a trial is the attentional feedback of
   the chosen output unit k, fb_j = B_jk (B = Wᵀ for symmetric feedback), and its tag the gated
-  feedback fb_j f′(a_j).
+  feedback fb_j f′(a_j). Imaged as neurons (:meth:`RateModel.imaging_truth`): Poisson spikes at
+  h_j · ``analysis.rate_peak`` in a stimulus and a feedback window (``model.agrel_phase_duration``
+  each) and an apical plateau over the feedback window where fb_j > ``analysis.rate_plateau_threshold``.
+* AGREL's spiking face (``agrel_spiking``, :mod:`dendrite_sim.rules.agrel_spiking`) on the
+  **spiking** substrate: ``n_inputs`` → ``model.hidden`` ``guerguiev`` pyramids → 2 output
+  neurons (go, no-go), apical feedback from the outputs (``model.feedback``), the rule on both
+  feedforward pathways (``model.agrel_hidden``: tag gated by the apical potential, post factor
+  1 − r̂/φ_max; ``model.agrel_output``: the chosen unit's plain Hebbian tag). A trial is a
+  stimulus phase (action k ~ softmax of the outputs' mean somatic potentials, after the same
+  bias calibration as the dendritic model: naive mean potential 0 over the two stimuli) and a
+  feedback phase (``model.agrel_wta_drive``: only k fires and feeds back), then δ = (r − p_k)/p_k
+  reaches the tags; in sessions the tags are discarded (weights frozen). Rewards as for the rate
+  model.
 
 **Protocol** (per seed, ``protocol.n_seeds`` seeds from named streams): a *before* session of
 ``protocol.session_trials`` trials per stimulus (alternating, weights frozen), ``protocol.training_trials``
 learning trials (stimulus drawn at random), an *after* session like the first.
 
-**Measures** per neuron and session trial (spiking model): mean apical potential v_apical over
+**Measures** per neuron and session trial (dendritic spiking model): mean apical potential v_apical over
 the stimulus (forward) window and over the reward (target) window; the plateau potential
 α = σ(Ā) (Guerguiev et al.'s plateau, a probability-like quantity in (0, 1)); and the synthetic
 ΔF/F of the neuron's apical ROIs through the imaging forward model
@@ -49,7 +61,10 @@ reinforced / to the other stimulus) the change after − before of each neuron's
 selected trials (``analysis.trials``: ``reinforced`` — trials of the reinforced stimulus —,
 ``preferred``, ``other``, ``all``) is summarised by :func:`dendrite_sim.analysis.apical_change.group_change`
 (mean, bootstrap 95 % CI over the neurons of all seeds, sign-flip p of zero change, permutation
-p of the group difference).
+p of the group difference). The spiking AGREL model records v_apical over the stimulus and the
+feedback window, the plateau σ(Ā) of the feedback window and ΔF/F alike; the rate model the
+feedback, the tag and ΔF/F. Hidden neurons' preferred stimulus: the larger mean rate (spiking:
+stimulus window; rate: h) in the before session.
 
 metrics.json keys (stable)::
 
@@ -61,15 +76,17 @@ metrics.json keys (stable)::
     primary.{trials, tuning_from}
     files.{sessions[], nwb[], npz}
 
-(measures: spiking ``v_apical_stimulus``, ``v_apical_reward``, ``plateau_stimulus``,
-``dff_apical``; rate ``apical_feedback``, ``tag``; selections: ``reinforced``, ``preferred``,
+(measures: dendritic spiking ``v_apical_stimulus``, ``v_apical_reward``, ``plateau_stimulus``,
+``dff_apical``; spiking AGREL ``v_apical_stimulus``, ``v_apical_feedback``, ``plateau_feedback``,
+``dff_apical``; rate AGREL ``apical_feedback``, ``tag``, ``dff_apical``; output: rate Hz of the
+dendritic model, P(go) of the AGRELs; selections: ``reinforced``, ``preferred``,
 ``other``, ``all``; the statistics are computed with tuning from ``analysis.tuning_from``.)
 
 Files: ``apical_change.png`` (per-group change with 95 % CIs, per model and measure, for the
 primary trial selection; before/after distributions), ``session-<rule>-{before,after}`` imaging
-folders and ``.nwb`` files of the first seed (trials table: stimulus, orientation, reinforced,
-reward), ``apical_change.npz`` (per-neuron before/after means, groups, seed of every model and
-measure).
+folders and ``.nwb`` files of the first seed of every model (trials table: stimulus,
+orientation, reinforced, reward — for the AGRELs whether the sampled choice was rewarded),
+``apical_change.npz`` (per-neuron before/after means, groups, seed of every model and measure).
 """
 
 from __future__ import annotations
@@ -127,7 +144,7 @@ MODEL_SCHEMA = {
     "agrel_hidden": Field("table", {}, "spiking AGREL: agrel_spiking parameters of the input → hidden "
                           "pathway (over eta = 0.01, apical_gate = saturation = true)"),
     "agrel_output": Field("table", {}, "spiking AGREL: agrel_spiking parameters of the hidden → output "
-                          "pathway (over eta = 0.001, apical_gate = saturation = false)"),
+                          "pathway (over eta = 0.005, apical_gate = saturation = false)"),
 }
 
 ANALYSIS_SCHEMA = {
@@ -346,7 +363,7 @@ class RateModel:
 
 
 #: this experiment's learning rates of the spiking AGREL pathways (under the scenario's tables)
-AGREL_HIDDEN, AGREL_OUTPUT = {"eta": 0.01}, {"eta": 0.001}
+AGREL_HIDDEN, AGREL_OUTPUT = {"eta": 0.01}, {"eta": 0.005}
 
 
 class AgrelSpikingModel(SpikingModel):
