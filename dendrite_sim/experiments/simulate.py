@@ -9,6 +9,15 @@ Sections::
                    state_neurons, every, raster_neurons, max_spikes, weights (projection →
                    interval), weight_synapses
 
+``[network] threads`` (``"auto"`` or a number) chooses the numba loop's threads (results are
+bit-identical for every choice). ``[network.ensemble]`` (``seeds``, ``vary``, ``workers``; see
+:mod:`dendrite_sim.engine.ensemble`) runs independent instances of the network, one per seed
+and/or per value of the varied keys, on a pool of threads: ``instances/<k>/`` holds instance k's
+data files (``spikes.npz``, ``traces.npz``, ``weights.npz``), the figures show instance 0, and
+metrics.json adds ``instances`` (per instance: ``seed``, ``values``, ``populations``,
+``projections``) and ``ensemble`` (``n_instances``, ``seeds``, ``vary``, per population the
+``rate_hz`` and ``cv_isi`` mean, std, min and max); ``populations`` is instance 0's.
+
 ``dendrite-sim check`` validates everything ``run`` would refuse: the schema of every section,
 the network's estimated memory (state, synapses, delay rings, monitors for the duration)
 against this machine's available memory, and a dry build of the network and its state

@@ -73,6 +73,8 @@ class _Emitter:
     region_pops: tuple = ()                          # populations whose chunk bounds a region sets
     bounds: dict = field(default_factory=dict)       # id(population) → chunk boundaries
     deferred: list = field(default_factory=list)     # delivery lines run in the next step's region
+    prologue: list = field(default_factory=list)     # lines run once per call, before the steps
+    fused: dict = field(default_factory=dict)        # id(population) → channels whose arrivals join the update
 
     @property
     def threaded(self) -> bool:
@@ -272,8 +274,14 @@ class NumbaBackend(Backend):
             if "arrivals" not in pop.phases:
                 continue
             P = e.label(pop, pop.name)
+            # a channel that no Poisson input feeds, of a population no state monitor reads,
+            # takes its arrivals inside the update loop (one pass over the neurons instead of
+            # two; the same additions in the same order: nothing else touches the channel between)
+            watched = any(m.pop is pop for m in net.state_monitors)
+            fed = {inp.channel for inp in net.poisson_inputs if inp.pop is pop}
+            e.fused[id(pop)] = [] if watched else [ch for ch in pop.channels if ch in pop.rings and ch not in fed]
             for ch in pop.channels:
-                if ch in pop.rings:
+                if ch in pop.rings and ch not in e.fused[id(pop)]:
                     e.emit(2, f"slot = step % {P}__ring_{ch}.shape[0]")
                     e.emit(2, f"for i in {e.rng(P)}:")
                     e.emit(3, f"{P}__{ch}[i] += {P}__ring_{ch}[slot, i]")
@@ -322,6 +330,9 @@ class NumbaBackend(Backend):
                     e.emit(2, f"{A}__row = step // {A}__ratio")
                     e.emit(2, f"{A}__on = {A}__row < {A}__values.shape[0]")
                     terms.append((A, ai.per_neuron))
+                if not terms:                   # constant drive: set once per call, not every step
+                    e.prologue += [f"    for i in range({P}__n):", f"        {P}__I_{comp}[i] = {P}__bias_{comp}[i]"]
+                    continue
                 e.emit(2, f"for i in {e.rng(P)}:")
                 e.emit(3, f"x = {P}__bias_{comp}[i]")
                 for A, per_neuron in terms:
@@ -389,7 +400,13 @@ class NumbaBackend(Backend):
             e.emit(2, f"ukey = R.step_key({P}__uniform_key, step)")
             args.append("R.uniform(ukey, i)")
         outs = [f"o{k}" for k in range(len(model.state_vars))] + ["spk"]
+        fused = e.fused.get(id(pop), [])
+        for ch in fused:
+            e.emit(2, f"{P}__slot_{ch} = step % {P}__ring_{ch}.shape[0]")
         e.emit(2, f"for i in {e.rng(P)}:")
+        for ch in fused:                                  # phase 1 (arrivals) of this neuron
+            e.emit(3, f"{P}__{ch}[i] += {P}__ring_{ch}[{P}__slot_{ch}, i]")
+            e.emit(3, f"{P}__ring_{ch}[{P}__slot_{ch}, i] = 0.0")
         e.emit(3, f"{', '.join(outs)} = {P}__model_step({', '.join(args)}, {P}__params, dt)")
         for k, v in enumerate(model.state_vars):
             e.emit(3, f"{P}__{v}[i] = o{k}")
@@ -884,6 +901,7 @@ def generate(net, threads: int = 1) -> Kernel:
         f"@njit(cache=True, error_model='numpy', fastmath={fm}, nogil=True"
         + (", parallel=True)" if e.threaded else ")"),
         f"def run_loop(step0, n_steps, dt, {', '.join(e.names)}):",
+        *e.prologue,
         *(["    done = n_steps"] if e.deferred else []),
         "    for s in range(n_steps):",
         "        step = step0 + s",
