@@ -86,7 +86,8 @@ def main(argv=None) -> int:
     ap.add_argument("--sizes", default=None, help="comma-separated sizes (default 4000,65536,262144,1000000)")
     ap.add_argument("--networks", default="cuba,coba,pyr_stp")
     ap.add_argument("--k-in", type=int, default=80, help="synapses per neuron for sizes above 4000")
-    ap.add_argument("--brian2-max", type=int, default=None, help="largest size run in Brian2 (default 65536; quick 4000)")
+    ap.add_argument("--brian2-max", type=int, default=None,
+                    help="largest size run in Brian2 (default 65536; quick 4000)")
     ap.add_argument("--no-brian2", action="store_true")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", default=None, help="markdown file to write (default: print only)")

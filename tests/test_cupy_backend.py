@@ -23,7 +23,8 @@ a GPU libdevice's ``exp`` differs from the C library's by ≤ 2 ulp, so a short 
 stays many orders below 1e-9 (measured in the simulator: 0 to 1e-22 absolute).
 
 Without the simulator and without a device, ``backend = "cupy"`` fails at construction with one
-``ScenarioError`` line. With a device (CuPy, or numba-cuda with a driver), the same two networks
+``ScenarioError`` line (key ``backend``; ``simulation.backend`` in a scenario, which
+``dendrite-sim check`` prints as one ``error:`` line). With a device (CuPy, or numba-cuda with a driver), the same two networks
 run on it in this process (skipped here); ``scripts/gpu_check.sh`` runs them on a GPU machine.
 """
 
@@ -241,9 +242,25 @@ def test_without_device_one_line_error():
         pytest.skip("a CUDA device (or the simulator) is present")
     with pytest.raises(ScenarioError) as exc:
         Network(dt=0.1, backend="cupy")
-    assert exc.value.key == 'backend "cupy"'
+    assert exc.value.key == "backend"
     line = exc.value.line()
-    assert line.startswith('error: backend "cupy": needs a CUDA device') and "\n" not in line
+    assert line.startswith('error: backend: "cupy" needs a CUDA device') and "\n" not in line
+
+
+def test_cli_check_names_the_scenario_key(tmp_path, capsys):
+    """``dendrite-sim check`` accepts "cupy" as a backend and, without a device, prints one line
+    naming ``simulation.backend``."""
+    if not _no_device():
+        pytest.skip("a CUDA device (or the simulator) is present")
+    src = (_SCRIPT.parents[1] / "scenarios" / "pyr_stp_4000.toml").read_text()
+    assert 'backend = "numba"' in src
+    path = tmp_path / "gpu.toml"
+    path.write_text(src.replace('backend = "numba"', 'backend = "cupy"'))
+    from dendrite_sim.cli import main as cli
+
+    assert cli(["check", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith('error: simulation.backend: "cupy" needs a CUDA device')
 
 
 @pytest.mark.parametrize("name", list(NETWORKS))
@@ -253,6 +270,36 @@ def test_device_matches_numpy(name):
     r = compare(run_case(name, "numpy"), run_case(name, "cupy"))
     assert r["mismatch"] == [], r["mismatch"]
     assert r["spikes"] >= 15 and r["bursts"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["rules", "cuba"])
+def test_generated_kernel_compiles_to_ptx(name):
+    """The generated kernel, with every device function it calls, compiles for a real GPU by
+    libNVVM without a device; its only external calls are the cooperative-groups runtime
+    (``cudadevrt``, linked at launch for the grid barrier). About 3 s (CUBA) to 30 s (rules)."""
+    if os.environ.get("NUMBA_ENABLE_CUDASIM", "") not in ("", "0"):
+        pytest.skip("PTX needs the real CUDA target")
+    try:
+        from numba.cuda.cudadrv import nvvm
+
+        nvvm.NVVM()
+    except Exception as exc:
+        pytest.skip(f"libNVVM is not usable ({type(exc).__name__})")
+    import re
+
+    from dendrite_sim.engine.backends import cupy as G
+
+    if name == "cuba":
+        from dendrite_sim.validation import networks as N
+
+        net = N.build("cuba", n=4000, seed=1, backend="numpy").net
+    else:
+        net = rules_net("numpy")[0]
+    ptx = G.compile_ptx(net)
+    assert ".visible .entry" in ptx
+    assert set(re.findall(r"\.extern \.func[^;]*?(\w+)\s*\(", ptx)) <= {"cudaCGGetIntrinsicHandle",
+                                                                         "cudaCGSynchronize"}
 
 
 if __name__ == "__main__":

@@ -131,7 +131,7 @@ def availability() -> str:
         reasons.append("numba.cuda finds no device")
     except Exception as exc:
         reasons.append(f"numba.cuda is not usable ({type(exc).__name__})")
-    raise ScenarioError('backend "cupy"', "needs a CUDA device (CuPy, or numba-cuda with a driver) or "
+    raise ScenarioError("backend", '"cupy" needs a CUDA device (CuPy, or numba-cuda with a driver) or '
                         "Numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1); " + "; ".join(reasons))
 
 
@@ -175,13 +175,13 @@ class _Arrays:
 
 # ----------------------------------------------------------------------------- device functions
 _DEVICE: dict = {}
-_KERNEL_PREFIX = "dendrite_sim."
 
 
 def device(fn):
     """``fn`` (a model step, STP kernel, rule hook, RNG or burst kernel) as a CUDA device
     function: :func:`~dendrite_sim.core.elementwise.cuda_version` of it, with every plain
-    Python function of the package that it calls made a device function too (recursively)."""
+    Python function that it calls (a helper of a model or rule, the RNG's ``mix64``) made a
+    device function too, recursively."""
     from numba import cuda
 
     from dendrite_sim.core import elementwise as E
@@ -196,8 +196,7 @@ def device(fn):
     glb = dict(f.__globals__)
     for name in f.__code__.co_names:
         v = glb.get(name)
-        if (isinstance(v, pytypes.FunctionType) and getattr(v, "__module__", "").startswith(_KERNEL_PREFIX)
-                and v.__module__ != "dendrite_sim.core.elementwise"):
+        if isinstance(v, pytypes.FunctionType) and v.__module__ != "dendrite_sim.core.elementwise":
             glb[name] = device(v)
     g = pytypes.FunctionType(f.__code__, glb, f.__name__, f.__defaults__, f.__closure__)
     g.__qualname__ = f.__qualname__
@@ -222,6 +221,7 @@ class Emitter:
     labels: dict = field(default_factory=dict)
     deps: set = field(default_factory=set)
     host: dict = field(default_factory=dict)            # scratch arrays the backend owns
+    refresh_const: bool = False                         # upload constant arenas again
 
     def scratch(self, name: str, a: np.ndarray) -> str:
         """A kernel array that only the backend holds (spike counts per parity, STP releases,
@@ -350,6 +350,8 @@ class CupyBackend(Backend):
         rec0 = {id(m): int(m.buf_n[0]) for m in net.state_monitors}
         spk0 = [(m, [int(r.n[0]) for r in m._buffers()]) for m in net.spike_monitors]
         self.emitter.host["halt"][0] = -1
+        if net.plasticity:                       # chunk rules change weights between chunks
+            self.emitter.refresh_const = True
         args = self._device_args()
         blocks, threads = self._launch_shape(args)
         with warnings.catch_warnings():
@@ -542,7 +544,9 @@ class CupyBackend(Backend):
         Q = e.label(proj, proj.name)
         e.arg(f"{Q}__indptr", lambda proj=proj: proj.conn.indptr, CONST)
         e.arg(f"{Q}__post_idx", lambda proj=proj: proj.conn.indices, CONST)
-        e.arg(f"{Q}__w", lambda proj=proj: proj.conn.weights)
+        # weights change in the loop only under a synapse rule; between chunks a chunk rule
+        # (or the user) may change them: static projections upload theirs once per array object
+        e.arg(f"{Q}__w", lambda proj=proj: proj.conn.weights, STATE if proj.plasticity is not None else CONST)
         return Q
 
     @staticmethod
@@ -871,10 +875,11 @@ class Layout:
         key = tuple(id(h) for h in hosts)
         if ar.buf is None:
             ar.buf = np.zeros(ar.size, dtype=ar.dtype)
-        elif ar.kind == CONST and key == ar.key:
+        elif ar.kind == CONST and key == ar.key and not self.e.refresh_const:
             return ar.buf
         if ar.kind == CONST and ar.key:
             ar.buf = np.zeros(ar.size, dtype=ar.dtype)       # a new object: uploaded again
+        self.e.refresh_const = False
         for (_name, off, n), h in zip(ar.members, hosts):
             ar.buf[off: off + n] = h.ravel()
         ar.key = key
