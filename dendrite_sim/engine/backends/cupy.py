@@ -55,11 +55,19 @@ the same unless a neuron sits within that rounding of its threshold. ``tests/tes
 states the tolerance and checks it against the numpy backend.
 
 **Host and device.** Between chunks (``run_steps`` calls) the host arrays are the truth: every
-mutable array (state, channels, rings, weights, traces, STP state, counts, monitor records) is
-uploaded at the start of a call and downloaded at its end, so learning rules between chunks,
-weight monitors, checkpoints and ``net[pop].v`` see the usual numpy arrays. Read-only structure
-(CSR indices, delays, CSC, Poisson tables, drive arrays) is uploaded once per array object;
-state-monitor buffers are uploaded when ``allocate`` makes new ones and downloaded per chunk.
+mutable array (state, channels, rings, plastic weights, traces, STP state, counts, monitor
+records) is uploaded at the start of a call and downloaded at its end, so learning rules
+between chunks, weight monitors, checkpoints and ``net[pop].v`` see the usual numpy arrays.
+Read-only structure (CSR indices, delays, CSC, Poisson tables, drive arrays) and the weights of
+projections without a synapse rule are uploaded once per array object (again every chunk while
+the network has chunk rules, which change weights between chunks); after editing such weights
+in place, assign a new array (``proj.conn.weights = w``) so that the change is seen.
+State-monitor buffers are uploaded when ``allocate`` makes new ones and downloaded per chunk.
+The 1-D arrays travel packed, one device array per (kind, dtype) (:class:`Layout`): a kernel's
+parameters are limited to 32 KiB, about 580 array arguments in Numba's layout.
+
+**Not covered** (refused or ignored in one line): ``fastmath`` is ignored (a warning; the kernel
+is IEEE double as written); batched ensembles are not built on the GPU.
 
 **Batch axis (ensembles, not built here).** Every array is indexed through the generated
 ``<name>[i]`` expressions of one instance; a batch of B instances of one structure would give
