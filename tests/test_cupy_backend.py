@@ -14,7 +14,8 @@ networks, 30–40 steps each:
   halt mid-chunk for the host to grow it (the CPU loop's early return);
 * **rules** — every built-in synapse rule with an in-loop face (triplet STDP with ``on_pre`` /
   ``on_post`` / trace hooks, burstprop's ``on_post`` with event traces, Urbanczik–Senn's and
-  AGREL's ``per_step``), run in two chunks.
+  AGREL's ``per_step``), and a chunk rule (``local_factors``) changing a static projection's
+  weights between chunks of 1 ms.
 
 Tolerance: spikes, events and bursts (times and neurons), spike counts and integer state equal;
 every float array within ``1e-9 · max(1, |reference|)``. Where the sum of a ring slot's atomic
@@ -41,6 +42,7 @@ import pytest
 
 from dendrite_sim.core import registry
 from dendrite_sim.core.errors import ScenarioError
+from dendrite_sim.core.interfaces import LearningRule, LocalFactors
 from dendrite_sim.engine.network import Network
 
 RTOL = 1e-9
@@ -108,9 +110,24 @@ def rules_net(backend: str, seed: int = 3):
     net.population("G", 8, "guerguiev")
     net.projection("src", "G", list(g.channels)[0], "fixed_probability", p=0.5, weight=1.0, name="ag",
                    plasticity={"rule": "agrel_spiking"})
+    # a static projection whose weights a chunk rule changes between chunks (every 1 ms)
+    static = net.projection("src", "G", list(g.channels)[0], "fixed_probability", p=0.5, weight=1.0, name="static")
+    net.plasticity_hook(static, PreCount(), eta=0.05, every=1.0)
     mons = [net.spike_monitor(p) for p in ("E", "U", "G", "gen", "src")]
     trs = [net.state_monitor("E", ["v_soma", "burst_prob"], neurons=[0, 5, 15], every=0.2)]
     return net, mons, trs
+
+
+class PreCount(LearningRule):
+    """Between chunks: Δw_ij = η · (presynaptic spikes of j in the interval)."""
+
+    substrates = ("spiking",)
+
+    def update(self, net, x, y, objective, rng):
+        raise NotImplementedError("spiking-only test rule")
+
+    def local_factors(self, state):
+        return LocalFactors(pre=state.pre.spikes.astype(float), post=np.ones(state.post.spikes.size))
 
 
 NETWORKS = {"models": (models_net, (3.0,)), "rules": (rules_net, (3.0, 1.0))}
