@@ -103,6 +103,7 @@ from dendrite_sim.core.errors import ScenarioError
 from dendrite_sim.core.interfaces import Experiment, LearningRule
 from dendrite_sim.core.registry import register
 from dendrite_sim.core.schema import Field
+from dendrite_sim.engine.backends import BACKEND_NAMES
 from dendrite_sim.imaging.config import IMAGING_SCHEMA, ImagingParams
 
 STIMULUS_SCHEMA = {
@@ -133,7 +134,7 @@ MODEL_SCHEMA = {
     "input_rate": Field("quantity", "200 Hz", "input rate at x = 1", dimension="frequency", lo=0, lo_open=True),
     "init_scale": Field("float", 20.0, "spiking weights: std × √fan-in", lo=0, lo_open=True),
     "rate_init_scale": Field("float", 1.0, "rate weights: std × √fan-in", lo=0, lo_open=True),
-    "backend": Field("str", "numba", "engine backend", choices=("numba", "numpy")),
+    "backend": Field("str", "numba", "engine backend", choices=BACKEND_NAMES),
     "agrel_phase_duration": Field("quantity", "300 ms", "AGREL trials: length of the stimulus and of the "
                                   "feedback phase (spiking model; the rate model's imaging timeline)",
                                   dimension="time", lo=0, lo_open=True),

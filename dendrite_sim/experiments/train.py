@@ -63,6 +63,7 @@ from dendrite_sim.core.interfaces import Experiment, require_substrate
 from dendrite_sim.core.registry import register
 from dendrite_sim.core.schema import Field
 from dendrite_sim.engine import divergence, trainer
+from dendrite_sim.engine.backends import BACKEND_NAMES
 
 
 def feedback_angles(net) -> list[float]:
@@ -136,7 +137,7 @@ class Train(Experiment):
             "params": Field("table", {}, "parameter overrides of the neuron model (all layers)"),
             "output_params": Field("table", {}, "further overrides for the output layer"),
             "dt": Field("quantity", "1 ms", "time step", dimension="time", lo=0, lo_open=True),
-            "backend": Field("str", "numba", "engine backend", choices=("numba", "numpy")),
+            "backend": Field("str", "numba", "engine backend", choices=BACKEND_NAMES),
             "input_rate": Field("quantity", "200 Hz", "rate of an input neuron at input value 1",
                                 dimension="frequency", lo=0, lo_open=True),
             "teacher_sources": Field("int", 20, "Poisson teacher sources per output neuron and channel",
