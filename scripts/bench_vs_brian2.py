@@ -32,6 +32,13 @@ own g++ jobs: Brian2 builds with ``make -j``). Brian2's runtime start-up is with
 Cython cache as found (cold: 10–25 s per network here; warm: < 1 s). Events = synaptic events (spikes × mean
 out-degree); events/s = events per wall second of the loop. Ratio = ours / Brian2.
 
+Caveat on clocks: with OpenMP off, Brian2's ``_last_run_time`` is ``std::clock()`` — the
+process's CPU time — while ours here is wall time, so on a loaded machine this script charges the
+load to us alone, and separate blocks of repeats see different loads. For ratios that hold on a
+noisy machine use ``scripts/bench_interleaved.py`` (pairs A B A B ..., the same kind of clock on
+both sides, medians and the spread of the pairwise ratios, thread scaling against OpenMP).
+``profile_phases`` runs the serial loop (``threads = 1``).
+
 Numerical choices: our default is exact IEEE arithmetic (``fastmath=False``); a separate row
 gives ``fastmath=True`` (LLVM may reorder/contract floating-point operations). Brian2's
 cpp_standalone compiles with its default flags (which include ``-ffast-math``; printed).
@@ -173,6 +180,7 @@ def profile_phases(name: str, n: int = 4000, duration_ms: float = 1000.0, seed: 
     """Per-phase time of our loop on ``name`` (cycle counts scaled to the measured wall time)."""
     b = N.build(name, n=n, seed=seed, fastmath=fastmath, k_in=k_in)
     net = b.net
+    net.threads = 1                                       # the instrumented copy is of the serial loop
     net.run(net.dt)                                       # prepares rings, compiles the normal loop
     backend = net._backend()
     ns = {"_rdtsc": _rdtsc_intrinsic()}
