@@ -259,6 +259,7 @@ class BurstpropSpikingParams(NamedTuple):
     tau_pre: float = 20.0     # ms, presynaptic event trace Ẽ_j (the source's tau_pre: 20 ms)
     w_min: float = 0.0
     w_max: float = 1.0e9
+    tau_avg: float = 0.0      # ms; > 0: P̄ without the triggering event (set to the post's tau_avg)
 
 
 @register("rule", "burstprop_spiking")
@@ -266,14 +267,28 @@ class BurstpropSpiking(SynapseRule):
     """Burstprop's spiking face: dW_ij/dt = η [B_i − P̄_i E_i] Ẽ_j (module docstring)."""
 
     Params = BurstpropSpikingParams
-    units = {"tau_pre": "ms"}
-    bounds = {"eta": ">= 0"}
+    units = {"tau_pre": "ms", "tau_avg": "ms"}
+    bounds = {"eta": ">= 0", "tau_avg": ">= 0"}
     pre_traces = {"E_pre": "tau_pre"}
 
     @staticmethod
-    def on_post(w, E_pre, post_event, post_burst, burst_prob, p):
-        """A postsynaptic spike: w + η ([burst] − P̄ [event]) Ẽ_j, clipped to [w_min, w_max]."""
-        valence = select(post_burst, 1.0, 0.0) - burst_prob * select(post_event, 1.0, 0.0)
+    def on_post(w, E_pre, post_event, post_burst, burst_prob, event_rate, burst_rate, p):
+        """A postsynaptic spike: w + η ([burst] − P̄ [event]) Ẽ_j, clipped to [w_min, w_max].
+
+        ``tau_avg`` = 0 (default): P̄ = ``burst_prob``, which includes the triggering event.
+        ``tau_avg`` > 0 (the postsynaptic population's window): P̄ = r_B / (r_E − 1000/τ_avg) at
+        an event, the estimate from before it. Why: at an event the running event rate has just
+        jumped by 1000/τ_avg, so its mean there is r + 1000/τ_avg and the including estimate
+        averages P·r/(r + 1000/τ_avg) instead of P — with τ_avg = 200 ms and r = 6 Hz only
+        0.55 P, a potentiation bias η (1 − 0.55) P E Ẽ on every synapse (burstprop_xor).
+        """
+        ev = select(post_event, 1.0, 0.0)
+        on = p.tau_avg > 0.0
+        inc = select(on, 1000.0 / (p.tau_avg + select(on, 0.0, 1.0)), 0.0)
+        r_e = event_rate - inc * ev
+        before = select(r_e > 1e-12, burst_rate / select(r_e > 1e-12, r_e, 1.0), 0.0)
+        p_bar = select(on, before, burst_prob)
+        valence = select(post_burst, 1.0, 0.0) - p_bar * ev
         return clip(w + p.eta * valence * E_pre, p.w_min, p.w_max)
 
     @staticmethod
