@@ -49,96 +49,16 @@ batch to that backend instead of the thread pool; per-instance results stay as t
 
 from __future__ import annotations
 
-import copy
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from dendrite_sim.core.errors import ScenarioError
+from dendrite_sim.engine import spec as netspec
 
-#: Most instances one ensemble may hold (each is a full network in memory).
-MAX_INSTANCES = 4096
-ENSEMBLE_KEYS = ("seeds", "vary", "workers")
-
-
-# --------------------------------------------------------------------------- the scenario table
-def parse_ensemble(raw, network: Mapping, key: str = "network.ensemble", seed: int = 0) -> dict | None:
-    """Validate a ``[network.ensemble]`` table against the ``[network]`` it belongs to.
-
-    Returns ``None`` for no ensemble (``raw`` None or empty) or ``{"seeds": [...], "vary":
-    {dotted key: [values]}, "workers": int | None, "n": B}``. Every problem is one
-    :class:`ScenarioError` naming the key (``network.ensemble.seeds[2]``,
-    ``network.ensemble.vary."projections.ee.weight"``)."""
-    if raw is None or (isinstance(raw, Mapping) and not raw):
-        return None
-    if not isinstance(raw, Mapping):
-        raise ScenarioError(key, f"expected a table with seeds and/or vary, got {raw!r}")
-    for k in raw:
-        if k not in ENSEMBLE_KEYS:
-            raise ScenarioError(f"{key}.{k}", f"unknown key; allowed: {', '.join(ENSEMBLE_KEYS)}")
-    seeds = raw.get("seeds")
-    if seeds is not None:
-        if not isinstance(seeds, list) or not seeds:
-            raise ScenarioError(f"{key}.seeds", f"expected a non-empty list of integer seeds, got {seeds!r}")
-        for i, s in enumerate(seeds):
-            if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s < 2**63:
-                raise ScenarioError(f"{key}.seeds[{i}]", f"expected an integer seed >= 0, got {s!r}")
-    vary = raw.get("vary", {})
-    if not isinstance(vary, Mapping):
-        raise ScenarioError(f"{key}.vary", f"expected a table of dotted key → list of values, got {vary!r}")
-    sizes = {}
-    if seeds is not None:
-        sizes["seeds"] = len(seeds)
-    for path, values in vary.items():
-        vkey = f'{key}.vary."{path}"'
-        if not isinstance(values, list) or not values:
-            raise ScenarioError(vkey, f"expected a list of values, one per instance, got {values!r}")
-        _lookup(network, path, vkey)
-        sizes[f'vary."{path}"'] = len(values)
-    if not sizes:
-        raise ScenarioError(key, "expected seeds (one instance per seed) and/or vary (values per instance)")
-    n = next(iter(sizes.values()))
-    for what, m in sizes.items():
-        if m != n:
-            first = next(iter(sizes))
-            raise ScenarioError(f"{key}.{what}", f"expected {n} entries (as many as {first}), got {m}")
-    if n > MAX_INSTANCES:
-        raise ScenarioError(key, f"expected at most {MAX_INSTANCES} instances, got {n}")
-    workers = raw.get("workers")
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise ScenarioError(f"{key}.workers", f"expected a positive number of threads, got {workers!r}")
-    return {"seeds": list(seeds) if seeds is not None else [int(seed)] * n,
-            "vary": {p: list(v) for p, v in vary.items()}, "workers": workers, "n": n}
-
-
-def _lookup(network: Mapping, path: str, key: str):
-    """Check that dotted ``path`` names a field inside a population, projection or input."""
-    parts = path.split(".") if isinstance(path, str) else []
-    if len(parts) < 3 or parts[0] not in ("populations", "projections", "inputs"):
-        raise ScenarioError(key, "expected a dotted key <populations|projections|inputs>.<name>.<field>[.<sub>], "
-                            f"got {path!r}")
-    node = network.get(parts[0], {})
-    if not isinstance(node, Mapping) or parts[1] not in node:
-        names = ", ".join(node) if isinstance(node, Mapping) else ""
-        raise ScenarioError(key, f"expected one of the network's {parts[0]} ({names or 'none'}); got {parts[1]!r}")
-    if parts[2] in ("type", "model", "pre", "post", "channel", "target", "connectivity"):
-        raise ScenarioError(key, f"{parts[2]!r} changes the network's structure; expected a value "
-                            "(a parameter, weight, rate, delay, initial state)")
-
-
-def instance_table(network: Mapping, ensemble: dict, k: int) -> dict:
-    """The ``[network]`` table of instance ``k``: ``vary``'s k-th values put at their keys, the
-    ensemble key itself removed (an instance is a plain network)."""
-    table = copy.deepcopy(dict(network))
-    table.pop("ensemble", None)
-    for path, values in ensemble["vary"].items():
-        parts = path.split(".")
-        node = table
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-        node[parts[-1]] = copy.deepcopy(values[k])
-    return table
+# the [network.ensemble] table is part of the [network] schema (engine/spec.py); re-exported here
+from dendrite_sim.engine.spec import ENSEMBLE_KEYS, MAX_INSTANCES, instance_table, parse_ensemble  # noqa: F401
 
 
 # --------------------------------------------------------------------------- the ensemble
@@ -170,8 +90,6 @@ class Ensemble:
             self.values = [{p: v[k] for p, v in self.spec["vary"].items()} for k in range(n)]
             self.instances = [network(s, **vals) for s, vals in zip(self.spec["seeds"], self.values)]
         else:                                   # a [network] table: vary's keys are dotted paths in it
-            from dendrite_sim.engine import spec as netspec
-
             spec = parse_ensemble(raw, network, key="ensemble", seed=seed)
             if spec is None:
                 raise ScenarioError("ensemble", "expected seeds and/or vary")

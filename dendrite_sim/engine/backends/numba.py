@@ -10,8 +10,21 @@ needs a larger buffer.
 
 Arguments have readable names — ``<population>__<variable>`` (``pyr__v_soma``,
 ``pyr__ring_soma_exc``), ``<projection>__<array>`` (``ee__w``, ``ee__indptr``, ``ee__pre_r1``),
-``<input>__<array>`` — so the generated file in the cache can be read on its own. The source
-depends on the network's *structure* and names (which populations of which model, which
+``<input>__<array>`` — so the generated file in the cache can be read on its own.
+
+Threads (``Network(threads=...)``, ``[network] threads``; :func:`resolve_threads`): with more
+than one, the loop is generated in its threaded form (``parallel=True``; a separate cached
+kernel, since the source differs): the per-neuron phases run on aligned chunks of neurons in a
+``prange`` region, each chunk lists its spikes (joined in chunk order: ascending), and delivery
+is split by *postsynaptic* range (:func:`thread_split`), so every ring cell gets the same
+additions in the same order as in the serial loop — bit-identical results, no atomics. Without
+in-loop plasticity a step's delivery joins the next step's region (one fork/join per step).
+``"auto"`` is serial below :data:`THREAD_MIN_NEURONS` neurons or with fewer than two idle cores.
+Serial-loop fusions (same arithmetic, same order): arrivals of channels that no Poisson input
+feeds join the update pass when no state monitor reads the population, and constant drives are
+set once per call.
+
+The source depends on the network's *structure* and names (which populations of which model, which
 projections with STP or a synapse rule, which inputs and monitors); sizes, parameters, weights
 and state are arguments. The source (with a hash of every file it depends on, so that editing
 a model, a rule or a kernel makes a new kernel) is written to ``<cache>/dsim_<hash>.py`` and
