@@ -81,7 +81,8 @@ def test_builder_form():
         table = json.loads(json.dumps(NETWORK))
         table["projections"]["rec"]["weight"] = f"{weight} pA"
         net = netspec.build(table, dt=0.1, seed=seed)
-        net.spike_monitor("pyr")
+        for p in ("pyr", "inh"):                      # the monitors of single(): the same compiled loop
+            net.spike_monitor(p)
         return net
 
     ens = Ensemble(build, seeds=[1, 2], vary={"weight": [20.0, 20.0]})
