@@ -78,6 +78,33 @@ def curve(m: dict) -> tuple[list, np.ndarray, str]:
     return h["epoch"], np.array(h["test_loss"], dtype=float), "test loss"
 
 
+def alignment_figure(angled: dict, name: str):
+    """Per hidden pathway, the angle between the spiking rule's update and backprop's (of the rate
+    network sharing the weights) over training: mean over seeds with the 95 % CI band, for the
+    epoch's summed update (solid) and the mean of the per-example angles (dashed)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.2, 4.0))
+    ax = fig.subplots()
+    for label, ms in angled.items():
+        for q in ms[0]["alignment_angle_deg"]:
+            for key, style in (("alignment_angle_deg", "-"), ("alignment_angle_per_example_deg", "--")):
+                vals = np.array([m[key][q] for m in ms], dtype=float)
+                mean, hw = band(vals)
+                ep = np.arange(1, vals.shape[1] + 1)
+                what = "epoch's summed update" if key == "alignment_angle_deg" else "per example (mean)"
+                line, = ax.plot(ep, mean, ls=style, label=f"{label}, {q}: {what}, mean of {len(ms)} seeds")
+                ax.fill_between(ep, mean - hw, mean + hw, color=line.get_color(), alpha=0.2,
+                                label=f"{label}, {q}: {what}, 95 % CI")
+    ax.axhline(90, color="0.5", ls=":", lw=0.8, label="90° (orthogonal to backprop)")
+    ax.set_ylim(0, 100)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("angle to backprop's update (deg)")
+    ax.set_title(f"{name}: hidden-layer update vs backprop (0° = same direction)", fontsize=9)
+    ax.legend(frameon=False, fontsize=6.5, loc="lower left")
+    return fig
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("scenario", type=Path)
@@ -113,23 +140,7 @@ def main(argv=None) -> int:
 
     angled = {label: ms for label, ms in results.items() if ms[0].get("alignment_angle_deg")}
     if angled:
-        fig = Figure(figsize=(5.8, 3.8))
-        ax = fig.subplots()
-        for label, ms in angled.items():
-            for q in ms[0]["alignment_angle_deg"]:
-                for key, style in (("alignment_angle_deg", "-"), ("alignment_angle_per_example_deg", "--")):
-                    vals = np.array([m[key][q] for m in ms], dtype=float)
-                    mean, hw = band(vals)
-                    ep = np.arange(1, vals.shape[1] + 1)
-                    what = "epoch's mean update" if key == "alignment_angle_deg" else "per example"
-                    line, = ax.plot(ep, mean, ls=style, label=f"{label}, {q}: {what}")
-                    ax.fill_between(ep, mean - hw, mean + hw, color=line.get_color(), alpha=0.2)
-        ax.axhline(90, color="0.5", ls=":", lw=0.8, label="90° (orthogonal)")
-        ax.set_ylim(0, 100)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("angle to backprop (deg)")
-        ax.set_title("Alignment of the hidden update with backprop (mean, 95 % CI)", fontsize=9)
-        ax.legend(frameon=False, fontsize=7, loc="lower left")
+        fig = alignment_figure(angled, args.scenario.stem)
         fig.savefig(out / "alignment.png", dpi=150, bbox_inches="tight")
 
     labels = list(results)

@@ -101,6 +101,22 @@ def test_spiking_update_equals_the_papers_equations_on_hand_made_averages():
     np.testing.assert_allclose(ref["ff2"][0], ups["ff2"][0])
 
 
+def test_annealed_step_is_tau_over_tau_plus_examples_seen():
+    """anneal_examples = τ: the k-th example's update (k = 0, 1, ...) is τ/(τ + k) times the
+    constant-step update; the backprop reference is not scaled."""
+    sc = small_circuit()
+    rec = hand_record(sc)
+    plain = SegregatedDendrites().example_update(sc, rec)
+    rule = SegregatedDendrites(anneal_examples=4.0)
+    for k in range(3):
+        ups = rule.example_update(sc, rec)
+        for q in ("ff1", "ff2"):
+            np.testing.assert_allclose(ups[q][0], 4.0 / (4.0 + k) * plain[q][0], rtol=1e-12)
+            np.testing.assert_allclose(ups[q][1], 4.0 / (4.0 + k) * plain[q][1], rtol=1e-12)
+    assert rule.n_examples == 3
+    np.testing.assert_allclose(rule.example_gradient(sc, rec)["ff2"][0], plain["ff2"][0])
+
+
 def test_rate_face_equals_its_equation():
     rng = np.random.default_rng(2)
     net = RateNetwork([4, 3, 2], "sigmoid", "random", rng)

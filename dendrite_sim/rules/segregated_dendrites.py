@@ -15,7 +15,8 @@ and k_D = g_B/(g_L + g_B) (output neurons, no apical conductance)::
     hidden:  E¹ = −(α¹_t − α¹_f) · k_B φ_max σ′(C̄¹_f)
     ΔW = −η P E · PSP̄_fᵀ,   Δb = −η P E,    P⁰ = 20/φ_max²,  P¹ = 20/φ_max
 
-where λ̄⁰_t is the mean output rate function over the target window, PSP̄_f the mean
+(optionally annealed: the k-th example's step is scaled by τ/(τ + k), τ = ``anneal_examples``;
+the paper keeps it constant), where λ̄⁰_t is the mean output rate function over the target window, PSP̄_f the mean
 presynaptic PSP over the forward window (the PSP kernel κ with the postsynaptic model's τ_L,
 τ_s) and η the training learning rate. The output rule descends L = ½‖λ̄_t − λ_f‖² exactly;
 the hidden rule replaces backprop's Wᵀ E⁰ by the plateau difference, so its update stays within
@@ -68,9 +69,11 @@ class SegregatedDendrites(LearningRule):
         "settle": Field("float", 30.0, "ms at the start of each phase not averaged (ms)", lo=0),
         "p_hidden": Field("float", 20.0, "hidden error scaling P¹ · φ_max (the paper: 20)", lo=0),
         "p_output": Field("float", 20.0, "output error scaling P⁰ · φ_max² (the paper: 20)", lo=0),
+        "anneal_examples": Field("float", 0.0, "spiking face: updates scaled by τ/(τ + k) after k "
+                                 "examples, τ this value (0: constant step)", lo=0),
     }
 
-    def __init__(self, phase_duration=50.0, settle=30.0, p_hidden=20.0, p_output=20.0):
+    def __init__(self, phase_duration=50.0, settle=30.0, p_hidden=20.0, p_output=20.0, anneal_examples=0.0):
         if settle >= phase_duration:
             from dendrite_sim.core.errors import ScenarioError
 
@@ -78,6 +81,8 @@ class SegregatedDendrites(LearningRule):
                                 f"got {settle:g}")
         self.phase_duration, self.settle = phase_duration, settle
         self.p_hidden, self.p_output = p_hidden, p_output
+        self.anneal_examples = anneal_examples
+        self.n_examples = 0          # examples learned so far (the annealing clock; checkpointed)
 
     # ------------------------------------------------------------------ spiking face
     def phases(self):
@@ -108,8 +113,15 @@ class SegregatedDendrites(LearningRule):
             res[q.name] = (E, psp, P)
         return res
 
+    def anneal(self) -> float:
+        """Step factor τ/(τ + k) after k examples (1 without annealing)."""
+        tau = self.anneal_examples
+        return 1.0 if tau <= 0 else tau / (tau + self.n_examples)
+
     def example_update(self, sc, rec):
-        return {name: (-P * np.outer(E, psp), -P * E) for name, (E, psp, P) in self._errors(sc, rec).items()}
+        g = self.anneal()
+        self.n_examples += 1
+        return {name: (-g * P * np.outer(E, psp), -g * P * E) for name, (E, psp, P) in self._errors(sc, rec).items()}
 
     def example_gradient(self, sc, rec):
         """Backprop through the rate network with the circuit's weights, at the phase averages."""
