@@ -266,21 +266,37 @@ def test_rate_train_with_the_rule_learns_xor(tmp_path):
 
 
 @pytest.mark.slow
-def test_spiking_hidden_layer_learns_digits_and_aligns_with_backprop(tmp_path):
-    """Guerguiev et al. 2017 on digits, spiking, 10 epochs, 2 seeds: the network learns (test
-    error below 15 %), and the hidden layer's per-example update stays within 90° of backprop's,
-    falling during training to the paper's range (≈ 65–70°; measured here ≈ 62°). The depth
-    comparison against no hidden layer is ``scripts/learning_curves_over_seeds.py``."""
+def test_spiking_depth_comparison_and_alignment_over_five_seeds(tmp_path):
+    """Guerguiev et al. 2017 on digits, spiking, the scenario's defaults (100 + 100 ms phases,
+    250 ms test, 15 epochs, annealed step), 5 seeds, one hidden layer (learning rate 0.3) against
+    none (1.0: each variant's best of {0.3, 1.0} on seed 1). Both learn (final test error below
+    8 %, measured 4.0–7.6 %); the hidden layer's per-example update stays within 90° of
+    backprop's and falls by more than 10° to ≈ 62° (paper: ≈ 65–70°). Depth does not win here:
+    measured final test error 5.1/6.0/4.7/5.6/5.6 % with a hidden layer against
+    4.0/5.8/5.6/4.9/7.6 % without (hidden lower in 2 of 5 seeds; means 5.4 vs 5.6 %) — on 8×8
+    digits a linear readout is ~96 % and Poisson noise, not capacity, sets both nets' error
+    (docs/segregated_dendrites.md). ~12 min on 2 cores."""
     from pathlib import Path
 
     scen = Path(__file__).resolve().parents[1] / "scenarios" / "digits_segregated_spiking.toml"
-    for seed in (1, 2):
-        out = tmp_path / f"s{seed}"
-        assert main(["run", str(scen), "--out", str(out), "--seed", str(seed),
-                     "--set", "training.epochs=10"]) == 0
-        m = json.loads((out / "metrics.json").read_text())
-        assert m["final_test_accuracy"] > 0.85
-        per_example = m["alignment_angle_per_example_deg"]["ff1"]
-        assert max(per_example) < 90.0 and per_example[-1] < per_example[0] - 10.0
-        assert 50.0 < per_example[-1] < 75.0
-        assert not math.isnan(m["final_test_loss"])
+    finals = {"hidden": [], "none": []}
+    for seed in range(1, 6):
+        for label, sets in (("hidden", ["architecture.hidden=[100]"]),
+                            ("none", ["architecture.hidden=[]", "training.learning_rate=1.0"])):
+            out = tmp_path / f"{label}{seed}"
+            args = ["run", str(scen), "--out", str(out), "--seed", str(seed)]
+            for st in sets:
+                args += ["--set", st]
+            assert main(args) == 0
+            m = json.loads((out / "metrics.json").read_text())
+            assert not math.isnan(m["final_test_loss"])
+            finals[label].append(1.0 - m["final_test_accuracy"])
+            if label == "hidden":
+                per_example = m["alignment_angle_per_example_deg"]["ff1"]
+                assert max(per_example) < 90.0 and per_example[-1] < per_example[0] - 10.0
+                assert 55.0 < per_example[-1] < 70.0
+                assert max(m["alignment_angle_deg"]["ff1"]) < 90.0
+    hidden, none = np.array(finals["hidden"]), np.array(finals["none"])
+    assert hidden.max() < 0.08 and none.max() < 0.08
+    assert abs(hidden.mean() - none.mean()) < 0.01          # a tie within one point
+    assert (hidden < none).sum() == 2
