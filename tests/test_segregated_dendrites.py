@@ -268,14 +268,13 @@ def test_rate_train_with_the_rule_learns_xor(tmp_path):
 @pytest.mark.slow
 def test_spiking_depth_comparison_and_alignment_over_five_seeds(tmp_path):
     """Guerguiev et al. 2017 on digits, spiking, the scenario's defaults (100 + 100 ms phases,
-    250 ms test, 15 epochs, annealed step), 5 seeds, one hidden layer (learning rate 0.3) against
+    1000 ms test, 15 epochs, annealed step), 5 seeds, one hidden layer (learning rate 0.3) against
     none (1.0: each variant's best of {0.3, 1.0} on seed 1). Both learn (final test error below
-    8 %, measured 4.0–7.6 %); the hidden layer's per-example update stays within 90° of
-    backprop's and falls by more than 10° to ≈ 62° (paper: ≈ 65–70°). Depth does not win here:
-    measured final test error 5.1/6.0/4.7/5.6/5.6 % with a hidden layer against
-    4.0/5.8/5.6/4.9/7.6 % without (hidden lower in 2 of 5 seeds; means 5.4 vs 5.6 %) — on 8×8
-    digits a linear readout is ~96 % and Poisson noise, not capacity, sets both nets' error
-    (docs/segregated_dendrites.md). ~12 min on 2 cores."""
+    8 %); the hidden layer's per-example update stays within 90° of backprop's and falls by more
+    than 10° to ≈ 62° (paper: ≈ 65–70°). Measured final test error 3.3/5.3/4.7/4.7/5.8 % with a
+    hidden layer against 4.2/6.4/4.2/4.9/6.2 % without: lower in 4 of 5 seeds (mean 4.8 vs
+    5.2 %), not the issue's 5 of 5 — on 8×8 digits a linear readout is ~96 % and Poisson noise
+    sets both nets' error (docs/segregated_dendrites.md). ~20 min on 2 cores."""
     from pathlib import Path
 
     scen = Path(__file__).resolve().parents[1] / "scenarios" / "digits_segregated_spiking.toml"
@@ -298,5 +297,5 @@ def test_spiking_depth_comparison_and_alignment_over_five_seeds(tmp_path):
                 assert max(m["alignment_angle_deg"]["ff1"]) < 90.0
     hidden, none = np.array(finals["hidden"]), np.array(finals["none"])
     assert hidden.max() < 0.08 and none.max() < 0.08
-    assert abs(hidden.mean() - none.mean()) < 0.01          # a tie within one point
-    assert (hidden < none).sum() == 2
+    assert hidden.mean() < none.mean() - 0.003
+    assert (hidden < none).sum() == 4
