@@ -175,6 +175,24 @@ class SynapseRule(LearningRule):
         return tuple(inspect.signature(getattr(cls, hook)).parameters)
 
     @classmethod
+    def hook_bindings(cls, hook: str) -> tuple[tuple[str, str], ...]:
+        """What each argument of synapse hook ``hook`` binds to, as ``(kind, name)`` in signature
+        order: the one definition of "arguments are matched by name" that every backend follows
+        (each maps a kind to its own array expression). Kinds: ``"w"``, ``"synapse_var"``,
+        ``"pre_trace"``, ``"post_trace"``, ``"p"``, ``"dt"``, ``"post_p"``, ``"post_spiked"``,
+        ``"post_classified"`` (name ``"event"`` or ``"burst"``: this step's classification of
+        the postsynaptic spike) and ``"post_state"`` (a state variable, channel or drive of the
+        postsynaptic model, or its running rates)."""
+        out = []
+        for a in cls.hook_args(hook):
+            kind = ("w" if a == "w" else "synapse_var" if a in cls.synapse_vars else
+                    "pre_trace" if a in cls.pre_traces else "post_trace" if a in cls.post_traces else
+                    a if a in ("p", "dt", "post_p", "post_spiked") else
+                    "post_classified" if a in ("post_event", "post_burst") else "post_state")
+            out.append((kind, a[5:] if kind == "post_classified" else a))
+        return tuple(out)
+
+    @classmethod
     def hook_writes(cls, hook: str) -> tuple[str, ...]:
         """The per-synapse arguments (or traces, for trace hooks) whose new values ``hook``
         returns, in signature order."""

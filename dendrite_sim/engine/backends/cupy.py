@@ -93,6 +93,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dendrite_sim.core.errors import ScenarioError
+from dendrite_sim.engine.backends._codegen import hook_arg_exprs, hook_out_exprs
 from dendrite_sim.engine.backends.base import Backend
 from dendrite_sim.engine.graph import NeuronPopulation, PoissonSource, SpikeSource
 from dendrite_sim.engine.schedule import PHASES
@@ -748,33 +749,10 @@ def _rule_setup(e: Emitter, proj) -> str:
 
 
 def _hook_call(e: Emitter, proj, Q: str, hook: str, syn: str, pre: str, post: str) -> str:
-    """The statement that calls ``hook`` on synapse ``syn`` (arguments matched by name)."""
-    ps, rule = proj.plasticity, proj.plasticity.rule
-    Pb = e.label(proj.post, proj.post.name)
-    args = []
-    for a in rule.hook_args(hook):
-        if a == "w":
-            args.append(f"{Q}__w[{syn}]")
-        elif a in ps.synapse_vars:
-            args.append(f"{Q}__{a}[{syn}]")
-        elif a in ps.pre_traces:
-            args.append(f"{Q}__pre_{a}[{pre}]")
-        elif a in ps.post_traces:
-            args.append(f"{Q}__post_{a}[{post}]")
-        elif a == "p":
-            args.append(f"{Q}__p")
-        elif a == "dt":
-            args.append("dt")
-        elif a == "post_p":
-            args.append(f"{Pb}__params")
-        elif a == "post_spiked":
-            args.append(f"{Pb}__spiked[{post}]")
-        elif a in ("post_event", "post_burst"):
-            args.append(_classified(e, Pb, a[5:], post))
-        else:
-            args.append(CupyBackend.var_expr(e, proj.post, a, post))
-    outs = [f"{Q}__w[{syn}]" if a == "w" else f"{Q}__{a}[{syn}]" for a in rule.hook_writes(hook)]
-    return f"{', '.join(outs)} = {Q}__rule_{hook}({', '.join(args)})"
+    """The statement that calls ``hook`` on synapse ``syn`` (arguments matched by name,
+    :func:`._codegen.hook_arg_exprs`)."""
+    args = hook_arg_exprs(e, proj, Q, hook, syn, pre, post, var_expr=CupyBackend.var_expr, classified=_classified)
+    return f"{', '.join(hook_out_exprs(proj, Q, hook, syn))} = {Q}__rule_{hook}({', '.join(args)})"
 
 
 def _classified(e: Emitter, P: str, kind: str, i: str) -> str:

@@ -50,6 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dendrite_sim.engine.backends._codegen import hook_arg_exprs, hook_out_exprs
 from dendrite_sim.engine.backends.base import Backend
 from dendrite_sim.engine.graph import NeuronPopulation, PoissonSource, SpikeSource
 from dendrite_sim.engine.schedule import PHASES
@@ -747,33 +748,10 @@ _UPDATE = {NeuronPopulation: NumbaBackend._update_neurons, PoissonSource: NumbaB
 
 def _hook_call(e: _Emitter, proj, Q: str, R_: str, hook: str, syn: str, pre: str, post: str) -> str:
     """The loop statement that calls synapse-rule ``hook`` of ``proj`` on synapse ``syn``
-    (presynaptic neuron ``pre``, postsynaptic ``post``): arguments matched by name, the
-    per-synapse results stored back."""
-    ps, rule = proj.plasticity, proj.plasticity.rule
-    args = []
-    for a in rule.hook_args(hook):
-        if a == "w":
-            args.append(f"{Q}__w[{syn}]")
-        elif a in ps.synapse_vars:
-            args.append(f"{Q}__{a}[{syn}]")
-        elif a in ps.pre_traces:
-            args.append(f"{Q}__pre_{a}[{pre}]")
-        elif a in ps.post_traces:
-            args.append(f"{Q}__post_{a}[{post}]")
-        elif a == "p":
-            args.append(f"{Q}__p")
-        elif a == "dt":
-            args.append("dt")
-        elif a == "post_p":
-            args.append(f"{e.label(proj.post, proj.post.name)}__params")
-        elif a == "post_spiked":
-            args.append(f"{e.label(proj.post, proj.post.name)}__spiked[{post}]")
-        elif a in ("post_event", "post_burst"):
-            args.append(_classified(e, e.label(proj.post, proj.post.name), a[5:], post))
-        else:
-            args.append(NumbaBackend.var_expr(e, proj.post, a, post))
-    outs = [f"{Q}__w[{syn}]" if a == "w" else f"{Q}__{a}[{syn}]" for a in rule.hook_writes(hook)]
-    return f"{', '.join(outs)} = {R_}_{hook}({', '.join(args)})"
+    (presynaptic neuron ``pre``, postsynaptic ``post``): arguments matched by name
+    (:func:`._codegen.hook_arg_exprs`), the per-synapse results stored back."""
+    args = hook_arg_exprs(e, proj, Q, hook, syn, pre, post, var_expr=NumbaBackend.var_expr, classified=_classified)
+    return f"{', '.join(hook_out_exprs(proj, Q, hook, syn))} = {R_}_{hook}({', '.join(args)})"
 
 
 def _classified(e: _Emitter, P: str, kind: str, i: str) -> str:

@@ -310,29 +310,19 @@ class NumpyBackend(Backend):
     def _call_synapse_hook(self, proj, hook: str, ks, pre_of, post_of, n: int) -> None:
         """Call ``hook`` on synapses ``ks`` (presynaptic neurons ``pre_of``, postsynaptic
         ``post_of``), arguments gathered by name, results scattered back."""
-        ps, rule = proj.plasticity, proj.plasticity.rule
-        args = []
-        for a in rule.hook_args(hook):
-            if a == "w":
-                args.append(libm(proj.conn.weights[ks]))
-            elif a in ps.synapse_vars:
-                args.append(libm(ps.synapse_vars[a][ks]))
-            elif a in ps.pre_traces:
-                args.append(libm(ps.pre_traces[a][pre_of]))
-            elif a in ps.post_traces:
-                args.append(libm(ps.post_traces[a][post_of]))
-            elif a == "p":
-                args.append(libm_params(ps.params))
-            elif a == "dt":
-                args.append(libm(self.net.dt))
-            elif a == "post_p":
-                args.append(libm_params(proj.post.params))
-            elif a == "post_spiked":
-                args.append(libm(proj.post.spiked[post_of]))
-            elif a in ("post_event", "post_burst"):
-                args.append(_classified(proj.post, a[5:], n, post_of))
-            else:
-                args.append(libm(plain(proj.post.variable(a))[post_of]))
+        ps, rule, post = proj.plasticity, proj.plasticity.rule, proj.post
+        gather = {
+            "w": lambda a: proj.conn.weights[ks],
+            "synapse_var": lambda a: ps.synapse_vars[a][ks],
+            "pre_trace": lambda a: ps.pre_traces[a][pre_of],
+            "post_trace": lambda a: ps.post_traces[a][post_of],
+            "dt": lambda a: self.net.dt,
+            "post_spiked": lambda a: post.spiked[post_of],
+            "post_state": lambda a: plain(post.variable(a))[post_of],
+        }
+        args = [libm_params(ps.params) if kind == "p" else libm_params(post.params) if kind == "post_p"
+                else _classified(post, name, n, post_of) if kind == "post_classified" else libm(gather[kind](name))
+                for kind, name in rule.hook_bindings(hook)]
         out = getattr(rule, hook)(*args)
         out = out if isinstance(out, tuple) else (out,)
         for name, value in zip(rule.hook_writes(hook), out):
