@@ -67,9 +67,8 @@ from typing import NamedTuple
 import numpy as np
 
 from dendrite_sim.core.elementwise import exp, expm1, select
-from dendrite_sim.core.errors import ScenarioError
 from dendrite_sim.core.registry import register
-from dendrite_sim.synapses.plasticity import SynapseRule
+from dendrite_sim.synapses.plasticity import BoundedWeights, SynapseRule
 
 
 class AGRELSpikingParams(NamedTuple):
@@ -85,7 +84,7 @@ class AGRELSpikingParams(NamedTuple):
 
 
 @register("rule", "agrel_spiking")
-class AGRELSpiking(SynapseRule):
+class AGRELSpiking(BoundedWeights, SynapseRule):
     """AGREL's spiking face: tag e_ij from pre × post × apical feedback, Δw = η δ e at the reward (module docstring)."""
 
     Params = AGRELSpikingParams
@@ -104,17 +103,6 @@ class AGRELSpiking(SynapseRule):
         sat = select(p.saturation, 1.0 - rate / post_p.phi_max, 1.0)
         gate = select(p.apical_gate, v_apical - p.theta, 1.0)
         return tag * exp(-dt / p.tau_e) + select(post_spiked, x_pre * sat * gate, 0.0)
-
-    @classmethod
-    def validate_params(cls, params, key):
-        if not params.w_min < params.w_max:
-            raise ScenarioError(f"{key}.w_max", f"expected w_max > w_min = {params.w_min:g}, got {params.w_max:g}")
-
-    @classmethod
-    def validate_weights(cls, params, weights, key):
-        if weights.size and (weights.min() < params.w_min or weights.max() > params.w_max):
-            raise ScenarioError(f"{key}.w_max", f"expected initial weights within [{params.w_min:g}, "
-                                f"{params.w_max:g}], got [{weights.min():g}, {weights.max():g}]")
 
     # ------------------------------------------------------------------ the modulator
     @staticmethod

@@ -84,11 +84,10 @@ from typing import NamedTuple
 import numpy as np
 
 from dendrite_sim.core.elementwise import clip, select
-from dendrite_sim.core.errors import ScenarioError
 from dendrite_sim.core.interfaces import LearningRule
 from dendrite_sim.core.registry import register
 from dendrite_sim.core.schema import Field
-from dendrite_sim.synapses.plasticity import SynapseRule
+from dendrite_sim.synapses.plasticity import BoundedWeights, SynapseRule
 
 
 def sigmoid(x):
@@ -263,7 +262,7 @@ class BurstpropSpikingParams(NamedTuple):
 
 
 @register("rule", "burstprop_spiking")
-class BurstpropSpiking(SynapseRule):
+class BurstpropSpiking(BoundedWeights, SynapseRule):
     """Burstprop's spiking face: dW_ij/dt = η [B_i − P̄_i E_i] Ẽ_j (module docstring)."""
 
     Params = BurstpropSpikingParams
@@ -295,14 +294,3 @@ class BurstpropSpiking(SynapseRule):
     def pre_spike(E_pre, event, p):
         """Ẽ_j + 1 at an event of j (isolated spike or first of a burst), unchanged otherwise."""
         return E_pre + select(event, 1.0, 0.0)
-
-    @classmethod
-    def validate_params(cls, params, key):
-        if not params.w_min < params.w_max:
-            raise ScenarioError(f"{key}.w_max", f"expected w_max > w_min = {params.w_min:g}, got {params.w_max:g}")
-
-    @classmethod
-    def validate_weights(cls, params, weights, key):
-        if weights.size and (weights.min() < params.w_min or weights.max() > params.w_max):
-            raise ScenarioError(f"{key}.w_max", f"expected initial weights within [{params.w_min:g}, "
-                                f"{params.w_max:g}], got [{weights.min():g}, {weights.max():g}]")

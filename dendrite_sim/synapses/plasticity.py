@@ -238,6 +238,23 @@ class SynapseRule(LearningRule):
                 raise ScenarioError(key, f"rule {cls.registered_name!r}: {hook} takes no trace")
 
 
+class BoundedWeights:
+    """Mixin of synapse rules whose ``Params`` have ``w_min`` and ``w_max`` (hard weight bounds):
+    ``check`` refuses ``w_min ≥ w_max`` and initial weights outside the bounds, at
+    ``<key>.w_max``."""
+
+    @classmethod
+    def validate_params(cls, params, key):
+        if not params.w_min < params.w_max:
+            raise ScenarioError(f"{key}.w_max", f"expected w_max > w_min = {params.w_min:g}, got {params.w_max:g}")
+
+    @classmethod
+    def validate_weights(cls, params, weights, key):
+        if weights.size and (weights.min() < params.w_min or weights.max() > params.w_max):
+            raise ScenarioError(f"{key}.w_max", f"expected initial weights within [{params.w_min:g}, "
+                                f"{params.w_max:g}], got [{weights.min():g}, {weights.max():g}]")
+
+
 # --------------------------------------------------------------------------- numpy helpers
 def csr_gather(ptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Positions ``ptr[r] … ptr[r + 1] − 1`` of all ``rows`` (vectorised) and the row of each."""
