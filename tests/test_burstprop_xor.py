@@ -48,7 +48,9 @@ def test_rule_p_bar_before_the_event():
     ("protocol.final_epochs=600", "protocol.final_epochs"),
     ("hidden.dend=['0 pA']", "hidden.dend"),
     ("weights.som_dend=['-5 pA', '10 pA']", "weights.som_dend[1]"),
-    ("weights.in_hid='400 pA'", "weights.in_hid"),
+    ("weights.in_hid_inh=['-30 pA', '10 pA']", "weights.in_hid_inh[1]"),
+    ("weights.in_hid_inh=['-30 pA']", "weights.in_hid_inh"),
+    ("weights.in_hid='600 pA'", "weights.in_hid"),
     ("weights.p_ff=0", "weights.p_ff"),
     ("network.dt='2 ms'", "network.dt"),
     ("network.n_pyr=0", "network.n_pyr"),
@@ -75,15 +77,36 @@ SHORT = ["network.n_pyr=40", "network.n_inh=10"]
 
 def test_credit_signs_through_stf_feedback():
     """The hidden layer's credit: a depolarising teacher on the output dendrites (+400 pA vs
-    −400 pA, plasticity off, input (1,0)) raises h1's burst fraction (direct STF excitation) and
-    lowers h2's (STF → SOM2 → dendrite inhibition). Measured (seed 1): h1 0.39 → 0.65, h2 0.61 →
-    0.31; seed 2: h1 0.43 → 0.69, h2 0.60 → 0.54; the output 0.13 → 0.72."""
+    −400 pA, plasticity off, input (0,1)) raises the burst fraction of the active hidden
+    population h2 (direct STF excitation onto its dendrites; both hidden populations excite the
+    output, so both get excitatory feedback). Measured (seed 1): h2 0.23 → 0.52, the output
+    0.14 → 0.57; seed 2: h2 0.30 → 0.52; input (1,0): h1 0.43 → 0.52 (seed 1), 0.30 → 0.60 (seed 2)."""
     sc = load(SCENARIO, overrides=SHORT)
-    r = X.feedback_probe(sc.cfg, 1, teach=(400.0, -400.0), settle=300.0, duration=700.0)
+    r = X.feedback_probe(sc.cfg, 1, pattern=(0, 1), teach=(400.0, -400.0), settle=300.0, duration=700.0)
     up, down = r[400.0], r[-400.0]
-    assert up["out"][1] - down["out"][1] > 0.4, r
-    assert up["h1"][1] - down["h1"][1] > 0.15, r
-    assert down["h2"][1] - up["h2"][1] > 0.15, r
+    assert up["out"][1] - down["out"][1] > 0.3, r
+    assert up["h2"][1] - down["h2"][1] > 0.15, r
+    assert up["h2"][0] > 2.0 and up["h1"][0] < 1.0, r    # (0,1) drives h2, cross inhibition silences h1
+
+
+#: The shortened XOR of the default run: 20 neurons per pyramidal population, 300 examples of
+#: 0.6 s (0.4 s prediction, 0.2 s learning), 1 s test passes.
+TINY = ["network.n_pyr=20", "network.n_inh=5", "protocol.examples=300", "protocol.final_epochs=5",
+        "protocol.prediction='400 ms'", "protocol.settle='150 ms'", "protocol.test='1 s'",
+        "protocol.burn_in='200 ms'"]
+
+
+def test_short_xor_separates():
+    """A shortened XOR separates the patterns by learning. Measured (seed 1): output event
+    rates before (0,0) 1.25, (1,0) 1.5, (0,1) 2.0, (1,1) 0.85 Hz (separation 0.25 Hz), after
+    0.65, 4.8, 6.9, 1.65 Hz (3.15 Hz). Seeds 2, 3: 0.85 → 2.1 and 1.2 → 3.7 Hz; with the hidden
+    layer fixed 2.1, 1.15, 1.1 Hz."""
+    sc = load(SCENARIO, overrides=TINY)
+    m = X.simulate(sc.cfg, 1)["metrics"]
+    assert m["separation_after"] > 2.0, m
+    assert m["separation_after"] - m["separation_before"] > 2.0, m
+    r = m["rate_after"]
+    assert min(r["(1,0)"], r["(0,1)"]) > 3.5 and max(r["(0,0)"], r["(1,1)"]) < 2.5, r
 
 
 def _drift(p_bar_before_event: bool, seed: int = 1):
@@ -101,25 +124,27 @@ def _drift(p_bar_before_event: bool, seed: int = 1):
 def test_no_teaching_no_drift():
     """Without teaching, P̄ from before each event (the rule's tau_avg) leaves the weights where
     they are; P̄ including the event potentiates every projection. Measured over 12 examples
-    (seeds 1, 2): −2 … +6 % per projection against +12 … +32 %."""
+    (seeds 1, 2): −2 … +3 % per projection against +0.3 … +7 % (+5 … +7 % on the driven
+    same-side input → hidden projections; the cross-inhibited ones are nearly silent)."""
     res, fair = _drift(True)
     _, biased = _drift(False)
     assert len(fair) == 6
-    assert max(abs(v) for v in fair.values()) < 0.06, fair
-    assert abs(np.mean(list(fair.values()))) < 0.02, fair
-    assert min(biased.values()) > 0.10, biased
+    assert max(abs(v) for v in fair.values()) < 0.04, fair
+    assert abs(np.mean(list(fair.values()))) < 0.01, fair
+    assert all(biased[k] > fair[k] for k in fair), (fair, biased)
+    assert min(biased["w_mean_in1_to_h1_pA"], biased["w_mean_in2_to_h2_pA"]) > 0.04, biased
     assert res["arrays"]["pattern"].tolist() == [0, 1, 2, 3] * 3
     assert set(res["metrics"]["rate_after"]) == {"(0,0)", "(1,0)", "(0,1)", "(1,1)"}
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="not solved yet: seed 1 ends at separation -1.3 Hz (hidden learning) and "
-                   "-0.3 Hz (hidden fixed); docs/burstprop.md, XOR", strict=True)  # solving it must update this test and the docs
 def test_xor_solved_in_five_seeds():
     """The acceptance: the scenario (2000 examples, 100 neurons per population) solves XOR in
-    seeds 1–5 (separation ≥ 3 Hz after learning)."""
-    seps = []
+    seeds 1–5: separation ≥ 3 Hz after learning, from below 1 Hz before. Measured here
+    (docs/burstprop.md, XOR): seed 1 0.3 → 4.4 Hz, seed 2 0.2 → 4.0 Hz. About 3–5 min per seed on 2 shared cores."""
     for seed in range(1, 6):
         sc = load(SCENARIO, seed=seed)
-        seps.append(X.simulate(sc.cfg, seed)["metrics"]["separation_after"])
-    assert min(seps) >= 3.0, seps
+        m = X.simulate(sc.cfg, seed)["metrics"]
+        assert m["separation_before"] < 1.0, (seed, m)
+        assert m["separation_after"] >= 3.0, (seed, m)
+        assert m["solved"], (seed, m)
