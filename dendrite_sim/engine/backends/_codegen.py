@@ -1,5 +1,5 @@
-"""What the two code-generating backends (``numba``, ``cupy``) share: the expressions that bind a
-synapse hook's arguments.
+"""What the two code-generating backends (``numba``, ``cupy``) share: identifier labels and the
+expressions that bind a synapse hook's arguments.
 
 Matching hook arguments by name is defined once, in
 :meth:`dendrite_sim.synapses.plasticity.SynapseRule.hook_bindings` (argument → kind); the numpy
@@ -10,7 +10,24 @@ state variable and an event/burst classification are written, which they pass in
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+
+
+def unique_label(labels: dict, obj, name: str) -> str:
+    """A unique identifier prefix for ``obj`` made from its user-given ``name`` (non-word
+    characters → ``_``, no leading digit, no ``__``, which separates a label from its array's
+    name; ``_1``, ``_2`` … on a clash). ``labels`` maps ``id(obj)`` → label and is updated."""
+    if id(obj) not in labels:
+        base = re.sub(r"\W", "_", name) or "x"
+        if base[0].isdigit():
+            base = "_" + base
+        base = base.replace("__", "_")
+        label, k = base, 1
+        while label in labels.values():
+            label, k = f"{base}_{k}", k + 1
+        labels[id(obj)] = label
+    return labels[id(obj)]
 
 
 def hook_arg_exprs(e, proj, Q: str, hook: str, syn: str, pre: str, post: str, *,

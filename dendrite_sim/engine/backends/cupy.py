@@ -93,7 +93,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dendrite_sim.core.errors import ScenarioError
-from dendrite_sim.engine.backends._codegen import hook_arg_exprs, hook_out_exprs
+from dendrite_sim.engine.backends._codegen import hook_arg_exprs, hook_out_exprs, unique_label
 from dendrite_sim.engine.backends.base import Backend
 from dendrite_sim.engine.graph import NeuronPopulation, PoissonSource, SpikeSource
 from dendrite_sim.engine.schedule import PHASES
@@ -253,16 +253,7 @@ class Emitter:
         self.groups.setdefault(group, []).append("    " * indent + text)
 
     def label(self, obj, name: str) -> str:
-        if id(obj) not in self.labels:
-            base = re.sub(r"\W", "_", name) or "x"
-            if base[0].isdigit():
-                base = "_" + base
-            base = base.replace("__", "_")
-            label, k = base, 1
-            while label in self.labels.values():
-                label, k = f"{base}_{k}", k + 1
-            self.labels[id(obj)] = label
-        return self.labels[id(obj)]
+        return unique_label(self.labels, obj, name)
 
 
 #: the parts of one step, in order, each followed by a grid barrier (see the module docstring)

@@ -40,7 +40,6 @@ import importlib
 import importlib.util
 import inspect
 import os
-import re
 import sys
 import tempfile
 import time
@@ -50,7 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dendrite_sim.engine.backends._codegen import hook_arg_exprs, hook_out_exprs
+from dendrite_sim.engine.backends._codegen import hook_arg_exprs, hook_out_exprs, unique_label
 from dendrite_sim.engine.backends.base import Backend
 from dendrite_sim.engine.graph import NeuronPopulation, PoissonSource, SpikeSource
 from dendrite_sim.engine.schedule import PHASES
@@ -128,16 +127,7 @@ class _Emitter:
 
     def label(self, obj, name: str) -> str:
         """A unique identifier prefix for ``obj`` made from its user-given ``name``."""
-        if id(obj) not in self.labels:
-            base = re.sub(r"\W", "_", name) or "x"
-            if base[0].isdigit():
-                base = "_" + base
-            base = base.replace("__", "_")
-            label, k = base, 1
-            while label in self.labels.values():
-                label, k = f"{base}_{k}", k + 1
-            self.labels[id(obj)] = label
-        return self.labels[id(obj)]
+        return unique_label(self.labels, obj, name)
 
 
 def cache_dir() -> Path:
