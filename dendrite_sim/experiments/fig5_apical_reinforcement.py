@@ -199,19 +199,27 @@ def spiking_face(rule) -> bool:
 
 
 # --------------------------------------------------------------------------- spiking model
+def _guerguiev_circuit(cfg, seed: int, n_out: int):
+    """``n_inputs`` → ``model.hidden`` → ``n_out`` ``guerguiev`` pyramids with apical feedback
+    from the output: the described circuit and its :class:`SpikingCircuit` (both spiking models)."""
+    from dendrite_sim.core.circuit import layered_circuit
+    from dendrite_sim.engine.circuit import SpikingCircuit, SpikingConfig
+
+    st, m = cfg["stimulus"], cfg["model"]
+    circuit = layered_circuit([st["n_inputs"], m["hidden"], n_out], m["feedback"], "direct")
+    scfg = SpikingConfig(neuron="guerguiev", dt=m["dt"], backend=m["backend"], input_rate=m["input_rate"],
+                         init="normal", init_scale=m["init_scale"])
+    return circuit, SpikingCircuit(circuit, scfg, rngmod.stream(seed, "init"), seed=rngmod.child_seed(seed, "network"))
+
+
 class SpikingModel:
     """The dendritic-error circuit on the spiking substrate (see the module docstring)."""
 
     def __init__(self, rule, cfg, seed: int):
-        from dendrite_sim.core.circuit import Phase, layered_circuit
-        from dendrite_sim.engine.circuit import SpikingCircuit, SpikingConfig
+        from dendrite_sim.core.circuit import Phase
 
-        st, m = cfg["stimulus"], cfg["model"]
         self.rule, self.cfg = rule, cfg
-        circuit = layered_circuit([st["n_inputs"], m["hidden"], 1], m["feedback"], "direct")
-        scfg = SpikingConfig(neuron="guerguiev", dt=m["dt"], backend=m["backend"], input_rate=m["input_rate"],
-                             init="normal", init_scale=m["init_scale"])
-        self.sc = SpikingCircuit(circuit, scfg, rngmod.stream(seed, "init"), seed=rngmod.child_seed(seed, "network"))
+        circuit, self.sc = _guerguiev_circuit(cfg, seed, n_out=1)
         self.hidden = circuit.layers()[1].name
         self.phases = rule.phases()
         self.grey = Phase("grey", cfg["protocol"]["grey"], 0.0) if cfg["protocol"]["grey"] > 0 else None
@@ -373,17 +381,13 @@ class AgrelSpikingModel(SpikingModel):
     outputs; trials of :func:`dendrite_sim.rules.agrel_spiking.trial` (module docstring)."""
 
     def __init__(self, rule, cfg, seed: int):
-        from dendrite_sim.core.circuit import Phase, layered_circuit
-        from dendrite_sim.engine.circuit import SpikingCircuit, SpikingConfig
+        from dendrite_sim.core.circuit import Phase
         from dendrite_sim.rules import agrel_spiking as A
         from dendrite_sim.rules.agrel import AGREL
 
-        st, m = cfg["stimulus"], cfg["model"]
+        m = cfg["model"]
         self.rule, self.cfg = rule, cfg
-        circuit = layered_circuit([st["n_inputs"], m["hidden"], 2], m["feedback"], "direct")
-        scfg = SpikingConfig(neuron="guerguiev", dt=m["dt"], backend=m["backend"], input_rate=m["input_rate"],
-                             init="normal", init_scale=m["init_scale"])
-        self.sc = SpikingCircuit(circuit, scfg, rngmod.stream(seed, "init"), seed=rngmod.child_seed(seed, "network"))
+        circuit, self.sc = _guerguiev_circuit(cfg, seed, n_out=2)
         A.attach(self.sc, {**AGREL_HIDDEN, **m["agrel_hidden"]}, {**AGREL_OUTPUT, **m["agrel_output"]},
                  keys=("model.agrel_hidden", "model.agrel_output"))
         self.hidden = circuit.layers()[1].name

@@ -537,19 +537,10 @@ class NumbaBackend(Backend):
             e.emit(3, f"j = {Pa}__spike_idx[q]")
             per_synapse, release = [], ""
             if proj.stp is not None:
-                e.arg(f"{Q}__stp", lambda proj=proj: proj.stp)
-                e.arg(f"{Q}__stp_u", lambda proj=proj: proj.stp_u)
-                e.arg(f"{Q}__stp_x", lambda proj=proj: proj.stp_x)
-                e.arg(f"{Q}__stp_last", lambda proj=proj: proj.stp_last)
                 # shared parameters: one update per presynaptic spike (state per neuron j);
                 # heterogeneous parameters: one update per synapse kk of the row (state per synapse)
-                at, par = ("kk", "[kk]") if proj.stp_per_synapse else ("j", "")
+                body = NumbaBackend._stp_body(e, proj, Q)
                 S = f"{Q}__stp"
-                body = [f"u, x = STP.stp_relax({S}_u[{at}], {S}_x[{at}], el, {S}.U{par}, "
-                        f"{S}.tau_D{par}, {S}.tau_F{par}, {S}.variant{par})",
-                        f"rel, u, x = STP.stp_spike(u, x, {S}.U{par}, {S}.f{par}, {S}.variant{par})",
-                        f"{S}_u[{at}] = u",
-                        f"{S}_x[{at}] = x"]
                 e.emit(3, f"el = (step - {S}_last[j]) * dt")
                 e.emit(3, f"{S}_last[j] = step")
                 if proj.stp_per_synapse:
