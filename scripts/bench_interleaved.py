@@ -26,8 +26,9 @@ Networks: CUBA-4000, COBA-4000, PYR-STP-4000 (2 % connectivity; the issue's targ
 ≤ 0.7×, ≤ 0.35×), and a thread-scaling table: COBA with 80 synapses per neuron at 4k/16k/64k,
 ours with ``threads`` = 1 and 2 against Brian2 with the same number of OpenMP threads
 (``prefs.devices.cpp_standalone.openmp_threads``; 1 = OpenMP off). Both sides run with the same
-``OMP_WAIT_POLICY`` (default PASSIVE, printed: with spinning waiters two threads on a loaded
-2-core machine ran 5–15× slower than one).
+OpenMP wait settings (printed): the numba backend's default, ``GOMP_SPINCOUNT`` = 10000 (spin
+briefly, then sleep; :func:`dendrite_sim.engine.backends.numba.wait_policy`), unless
+``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` is set when the script starts.
 
 Usage::
 
@@ -46,13 +47,15 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")      # before any OpenMP runtime starts
-
 import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
+
+from dendrite_sim.engine.backends.numba import wait_policy  # noqa: E402
+
+wait_policy()               # before any OpenMP runtime starts; Brian2's binary inherits it too
 
 from dendrite_sim.analysis.spike_stats import summary  # noqa: E402
 from dendrite_sim.validation import networks as N  # noqa: E402
@@ -203,7 +206,8 @@ def main(argv=None) -> int:
     brian2.BrianLogger.log_level_error()
     md = [f"# Interleaved benchmark — {time.strftime('%Y-%m-%d %H:%M')}", "",
           f"{os.cpu_count()} cores; numba {numba.__version__}, Brian2 {brian2.__version__}; "
-          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}; load at start {load()}; seed {args.seed}.", ""]
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, GOMP_SPINCOUNT={os.environ.get('GOMP_SPINCOUNT')}; "
+          f"load at start {load()}; seed {args.seed}.", ""]
     print("\n".join(md), flush=True)
     if args.profile:
         import bench_vs_brian2 as BV
