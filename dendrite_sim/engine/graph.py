@@ -31,7 +31,6 @@ class SpikingGroup:
     spike_idx: np.ndarray = None                     # (n,) int64, this step's spikes (ascending)
     n_spiked: np.ndarray = None                      # (1,) int64
     spike_count: np.ndarray = None                   # (n,) int64, since the start
-    scratch_u64: np.ndarray = None                   # (n,) uint64, hashes of one step (numba)
     # events and bursts (see bursts.py)
     track_bursts: bool = True
     burst_window: int = 160                          # steps
@@ -58,7 +57,6 @@ class SpikingGroup:
         self.spike_idx = np.zeros(self.n, dtype=np.int64)
         self.n_spiked = np.zeros(1, dtype=np.int64)
         self.spike_count = np.zeros(self.n, dtype=np.int64)
-        self.scratch_u64 = np.zeros(self.n, dtype=np.uint64)
 
     def init_bursts(self, track: bool, window_steps: int, rate_decay: float, rate_inc: float) -> None:
         self.track_bursts = bool(track)

@@ -85,7 +85,7 @@ class NaudSprekeler(NeuronModel):
 
     @staticmethod
     def step(v_s, v_d, w_s, w_d, theta, bap, I_se, I_si, I_de, I_di, I_soma, I_dend, p, dt):
-        f = 1.0 / (1.0 + exp(-(v_d - p.E_d) / p.D))
+        f = 1.0 / (1.0 + exp((p.E_d - v_d) * (1.0 / p.D)))   # 1/D: loop-invariant, no division per neuron
         box_on = bap > 0.5 * dt
         K = select(box_on, 1.0, 0.0)
         I_s = p.g_s * f + p.b_w * w_s + I_se + I_si + I_soma

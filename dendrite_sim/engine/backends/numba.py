@@ -88,6 +88,7 @@ class _Emitter:
     deferred: list = field(default_factory=list)     # delivery lines run in the next step's region
     prologue: list = field(default_factory=list)     # lines run once per call, before the steps
     fused: dict = field(default_factory=dict)        # id(population) → channels whose arrivals join the update
+    fused_poisson: dict = field(default_factory=dict)  # id(population) → channels whose arrivals join the Poisson loop
 
     @property
     def threaded(self) -> bool:
@@ -280,8 +281,11 @@ class NumbaBackend(Backend):
             watched = any(m.pop is pop for m in net.state_monitors)
             fed = {inp.channel for inp in net.poisson_inputs if inp.pop is pop}
             e.fused[id(pop)] = [] if watched else [ch for ch in pop.channels if ch in pop.rings and ch not in fed]
+            # a channel that a Poisson input feeds takes its arrivals in the Poisson phase's
+            # hashing loop (before any count is added: the same order)
+            e.fused_poisson[id(pop)] = [ch for ch in pop.channels if ch in pop.rings and ch in fed]
             for ch in pop.channels:
-                if ch in pop.rings and ch not in e.fused[id(pop)]:
+                if ch in pop.rings and ch not in e.fused[id(pop)] and ch not in e.fused_poisson[id(pop)]:
                     e.emit(2, f"slot = step % {P}__ring_{ch}.shape[0]")
                     e.emit(2, f"for i in {e.rng(P)}:")
                     e.emit(3, f"{P}__{ch}[i] += {P}__ring_{ch}[slot, i]")
@@ -293,21 +297,39 @@ class NumbaBackend(Backend):
     def emit_poisson(e: _Emitter, net) -> None:
         if e.threaded and net.poisson_inputs:
             e.open_region()
+        groups: dict = {}                        # the inputs of each population, in order
         for inp in net.poisson_inputs:
-            P = e.label(inp.pop, inp.pop.name)
-            I = e.label(inp, inp.name)
-            e.arg(f"{I}__key", lambda inp=inp: inp.key)
-            e.arg(f"{I}__weight", lambda inp=inp: inp.weight)
-            e.arg(f"{I}__cdf", lambda inp=inp: inp.cdf)
-            e.arg(f"{I}__zero", lambda inp=inp: inp.zero_threshold)
-            e.arg(f"{P}__hash", lambda pop=inp.pop: pop.scratch_u64)
-            # hashes in a pure integer loop (vectorises); counts only where the hash passes T0
-            e.emit(2, f"key = R.step_key({I}__key, step)")
+            groups.setdefault(id(inp.pop), (inp.pop, []))[1].append(inp)
+        for pop, inputs in groups.values():
+            P = e.label(pop, pop.name)
+            names = []
+            for inp in inputs:
+                I = e.label(inp, inp.name)
+                names.append(I)
+                e.arg(f"{I}__key", lambda inp=inp: inp.key)
+                e.arg(f"{I}__weight", lambda inp=inp: inp.weight)
+                e.arg(f"{I}__cdf", lambda inp=inp: inp.cdf)
+                e.arg(f"{I}__zero", lambda inp=inp: inp.zero_threshold)
+                e.emit(2, f"{I}__skey = R.step_key({I}__key, step)")
+            hashes = np.zeros((len(inputs), pop.n), dtype=np.uint64)
+            e.arg(f"{P}__poisson_hash", lambda a=hashes: a)
+            # all inputs' hashes in one pure integer loop (vectorises), then, per neuron, the
+            # counts only where a hash passes its input's T0 (per neuron the inputs in order,
+            # so each channel gets its additions in the order of the inputs)
+            arrive = e.fused_poisson.get(id(pop), [])
+            for ch in arrive:
+                e.emit(2, f"{P}__slot_{ch} = step % {P}__ring_{ch}.shape[0]")
             e.emit(2, f"for i in {e.rng(P)}:")
-            e.emit(3, f"{P}__hash[i] = R.hash_at(key, i)")
+            for ch in arrive:                               # phase 1 (arrivals) of this neuron
+                e.emit(3, f"{P}__{ch}[i] += {P}__ring_{ch}[{P}__slot_{ch}, i]")
+                e.emit(3, f"{P}__ring_{ch}[{P}__slot_{ch}, i] = 0.0")
+            for k, I in enumerate(names):
+                e.emit(3, f"{P}__poisson_hash[{k}, i] = R.hash_at({I}__skey, i)")
             e.emit(2, f"for i in {e.rng(P)}:")
-            e.emit(3, f"if {P}__hash[i] >= {I}__zero:")
-            e.emit(4, f"{P}__{inp.channel}[i] += {I}__weight * R.poisson_count(R.to_unit({P}__hash[i]), {I}__cdf)")
+            for k, (I, inp) in enumerate(zip(names, inputs)):
+                e.emit(3, f"if {P}__poisson_hash[{k}, i] >= {I}__zero:")
+                e.emit(4, f"{P}__{inp.channel}[i] += {I}__weight * "
+                          f"R.poisson_count(R.to_unit({P}__poisson_hash[{k}, i]), {I}__cdf)")
         if e.threaded and net.poisson_inputs:
             e.close_region()
 
