@@ -437,12 +437,21 @@ class NumbaBackend(Backend):
             e.emit(2, f"# running rates of {P}")      # (bookkeeping's per-neuron decay goes here)
         # spikes collected in a second pass: a store inside the update loop slows it ~2×
         e.emit(2, "nsp = 0")
-        e.emit(2, f"for i in {e.rng(P)}:")
-        e.emit(3, f"if {P}__spiked[i]:")
-        e.emit(4, f"{P}__thr_spk[{P}__lo + nsp] = i" if e.shift else f"{P}__spike_idx[nsp] = i")
-        e.emit(4, "nsp += 1")
         if e.shift:
+            e.emit(2, f"for i in {e.rng(P)}:")
+            e.emit(3, f"if {P}__spiked[i]:")
+            e.emit(4, f"{P}__thr_spk[{P}__lo + nsp] = i")
+            e.emit(4, "nsp += 1")
             e.emit(2, f"{P}__thr_nsp[t] = nsp")
+            return
+        # 8 flags per word: most words of a step are all silent
+        e.arg(f"{P}__spiked_words", lambda pop=pop: pop.spiked_words)
+        e.emit(2, f"for j in range({P}__spiked_words.size):")
+        e.emit(3, f"if {P}__spiked_words[j] != 0:")
+        e.emit(4, f"for i in range(8 * j, min(8 * j + 8, {P}__n)):")
+        e.emit(5, f"if {P}__spiked[i]:")
+        e.emit(6, f"{P}__spike_idx[nsp] = i")
+        e.emit(6, "nsp += 1")
 
     @staticmethod
     def _update_poisson(e: _Emitter, pop, P: str) -> None:
