@@ -19,6 +19,9 @@ kernel, since the source differs): the per-neuron phases run on aligned chunks o
 is split by *postsynaptic* range (:func:`thread_split`), so every ring cell gets the same
 additions in the same order as in the serial loop — bit-identical results, no atomics. Without
 in-loop plasticity a step's delivery joins the next step's region (one fork/join per step).
+Each region's body is a separately compiled serial function whose chunk loops index with an
+unsigned copy of ``i`` (:func:`_outline_regions`, :func:`_unsigned_index`), so that it vectorises
+as the serial loop does.
 ``"auto"`` is serial below :data:`THREAD_MIN_NEURONS` neurons or with fewer than two idle cores.
 Serial-loop fusions (same arithmetic, same order): arrivals of channels that no Poisson input
 feeds join the update pass when no state monitor reads the population, and constant drives are
