@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-COMPARTMENTS = ("soma", "apical")
-STP_CHOICES = ("payeur_stf", "facilitating", "payeur_std", "depressing", "none")
-
-COMPARTMENTS = ("soma", "apical")
+from dendrite_sim.imaging.rois import COMPARTMENTS
 
 
 def _window_mean(trace: np.ndarray, frame_times: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:

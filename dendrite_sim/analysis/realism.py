@@ -41,8 +41,6 @@ import numpy as np
 
 from dendrite_sim.imaging.dff import noise_level
 
-COMPARTMENTS = ("soma", "apical")
-
 #: (low, high) per statistic and compartment; ``None`` = no bound on that side.
 REFERENCE: dict[str, dict[str, tuple[float | None, float | None]]] = {
     "soma": {"noise_sd": (0.05, 0.10), "snr": (2.6, 3.8), "event_size": (0.14, 0.30),

@@ -20,10 +20,8 @@ from dendrite_sim.core import rng as rngmod
 from dendrite_sim.rules.covariance import Covariance
 from dendrite_sim.tasks.gabor_sequences import GaborProtocol, drives
 
-COMPARTMENTS = ("soma", "apical")
+#: the ``synapses.stp`` choices of the circuit's feedback synapses ("none": static)
 STP_CHOICES = ("payeur_stf", "facilitating", "payeur_std", "depressing", "none")
-
-COMPARTMENTS = ("soma", "apical")
 
 
 @dataclass(frozen=True)

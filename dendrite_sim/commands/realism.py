@@ -64,6 +64,7 @@ def collect(paths, compartment=None) -> list[dict]:
 def report(series: list[dict]) -> tuple[list[dict], str, bool]:
     """(per-series results, the printed table, all in band)."""
     from dendrite_sim.analysis import realism as R
+    from dendrite_sim.imaging.rois import COMPARTMENTS
 
     results, lines, ok = [], [], True
     head = f"{'session':<34} {'compartment':<11} {'n':>4}"
@@ -84,7 +85,7 @@ def report(series: list[dict]) -> tuple[list[dict], str, bool]:
                 ok &= flag is not False
             lines.append(row)
     ref = f"{'reference (OpenScope)':<34} {'':<11} {'':>4}"
-    for comp in R.COMPARTMENTS:
+    for comp in COMPARTMENTS:
         row = f"{'':<34} {comp:<11} {'':>4}"
         for key in R.STATISTICS:
             band = R.REFERENCE[comp].get(key)

@@ -159,6 +159,7 @@ from dendrite_sim.analysis.imaging_responses import (
     response_summary,
 )
 from dendrite_sim.architectures.openscope_circuit import (
+    STP_CHOICES,
     CircuitParams,
     DayRecord,
     PlasticityParams,
@@ -177,10 +178,8 @@ from dendrite_sim.core.schema import Field
 from dendrite_sim.engine import spec as netspec
 from dendrite_sim.engine.backends import BACKEND_NAMES
 from dendrite_sim.imaging.config import IMAGING_SCHEMA, ImagingParams
+from dendrite_sim.imaging.rois import COMPARTMENTS
 from dendrite_sim.tasks.gabor_sequences import GABOR_SCHEMA, GaborProtocol, protocol_tables
-
-COMPARTMENTS = ("soma", "apical")
-STP_CHOICES = ("payeur_stf", "facilitating", "payeur_std", "depressing", "none")
 
 
 def _q(default, doc, dim, **kw):
