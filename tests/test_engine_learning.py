@@ -138,3 +138,20 @@ def test_bad_factors_are_reported():
     net.plasticity[0].rule = Wrong()
     with pytest.raises(ValueError, match="shapes"):
         net.run(10.0)
+
+
+def test_attach_plasticity_to_an_existing_projection_and_refuse_a_foreign_one():
+    from dendrite_sim.core.errors import ScenarioError
+    from dendrite_sim.engine.network import Network
+
+    net = Network(dt=0.1, seed=1)
+    net.population("a", 5, "lif")
+    net.population("b", 5, "lif")
+    proj = net.projection("a", "b", "exc", "all_to_all", weight=1.0, name="ab")
+    net.attach_plasticity(proj, {"rule": "stdp"}, key="projections.ab.plasticity")
+    assert proj.plasticity is not None
+    with pytest.raises(ScenarioError, match="projections.ab.plasticity"):
+        net.attach_plasticity(proj, {"rule": "stdp"}, key="projections.ab.plasticity")
+    other = Network(dt=0.1, seed=1)
+    with pytest.raises(ScenarioError, match="expected a projection of this network"):
+        other.attach_plasticity(proj, "stdp")

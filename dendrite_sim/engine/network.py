@@ -364,6 +364,15 @@ class Network:
 
     _CHUNK_KEYS = ("eta", "every", "w_min", "w_max", "modulator")
 
+    def attach_plasticity(self, proj: Projection, spec, key: str = "plasticity") -> None:
+        """Bind a learning rule to a projection already in this network: ``spec`` is what
+        :meth:`projection`'s ``plasticity`` takes (a rule name, or a table with ``rule`` and its
+        parameters); a bad rule or parameter is a :class:`ScenarioError` at ``key``."""
+        if not any(p is proj for p in self.projections):
+            raise ScenarioError(key, f"expected a projection of this network, got {proj!r}")
+        self._attach_plasticity(proj, spec, key)
+        self._changed()
+
     def _attach_plasticity(self, proj: Projection, spec, key: str) -> None:
         """Bind the rule named by ``spec`` to ``proj`` (see :meth:`projection`)."""
         from dendrite_sim.core.interfaces import require_substrate

@@ -157,7 +157,7 @@ def attach(sc, hidden: dict | None = None, output: dict | None = None,
     for q in ff:
         last = q is ff[-1]
         table = {**OUTPUT_DEFAULTS, **(output or {})} if last else {**HIDDEN_DEFAULTS, **(hidden or {})}
-        sc.net._attach_plasticity(sc.proj[q.name], {"rule": "agrel_spiking", **table}, keys[int(last)])
+        sc.net.attach_plasticity(sc.proj[q.name], {"rule": "agrel_spiking", **table}, keys[int(last)])
         names.append(q.name)
     return names
 
