@@ -15,6 +15,9 @@ import numpy as np
 UNITS = {"v_apical_stimulus": "apical potential, stimulus window (model units)",
          "v_apical_reward": "apical potential, reward window (model units)",
          "plateau_stimulus": "plateau α = σ(Ā), stimulus window",
+         "v_apical_feedback": "apical potential, feedback window (model units)",
+         "plateau_feedback": "σ(Ā), feedback window",
+         "rate": "somatic rate, stimulus window (Hz)",
          "dff_apical": "apical ΔF/F response",
          "apical_feedback": "attentional feedback fb (model units)",
          "tag": "tag fb · f′(a) (model units)"}
