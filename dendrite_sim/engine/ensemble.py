@@ -38,13 +38,13 @@ all, which is what pays on a small machine (a barrier per step costs as much as 
 little on the CPU: each instance's work is already a tight loop, and the instances' spikes
 differ, so their propagation cannot be shared.
 
-On the GPU the trade-off is the other way: one launch per phase should cover all B instances.
-A GPU backend can add the batch axis without changing this API: stack the instances' arrays
-(state (B, n), rings (B, L, n), weights (B, nnz) where ``vary`` touches them, else shared),
-take the counter-based random streams' keys per instance (the draws stay the same as each
-instance alone), index neuron ``b·n + i`` in the per-neuron kernels and give each spiking row
-its instance's offset in the propagation kernel. :meth:`Ensemble.run` then hands the whole
-batch to that backend instead of the thread pool; per-instance results stay as they are here.
+On the GPU the trade-off is the other way, and the batch axis is built there: with
+``backend = "cupy"`` (Python, or ``simulation.backend`` in a scenario) :func:`run_all` hands
+the instances to :func:`dendrite_sim.engine.backends.cupy.run_batch`, one kernel whose every
+launch steps all B instances (state with a batch offset, structure shared where the instances
+agree, each instance's own random keys; see the cupy module). Per-instance results are those
+of each instance run alone, within the GPU backend's stated tolerance
+(``tests/test_cupy_batch.py``).
 """
 
 from __future__ import annotations
@@ -123,8 +123,15 @@ class Ensemble:
 
 def run_all(nets: Sequence, duration, workers: int | None = None) -> None:
     """``net.run(duration)`` for every network, on up to ``workers`` threads (default: cores).
-    Each distinct loop is generated and loaded (or compiled) once, before the threads start."""
+    Each distinct loop is generated and loaded (or compiled) once, before the threads start.
+    Networks that all use ``backend = "cupy"`` run as one GPU batch instead: one kernel launch
+    per chunk steps all of them (:func:`dendrite_sim.engine.backends.cupy.run_batch`)."""
     if not nets:
+        return
+    if all(getattr(net, "backend", None) == "cupy" for net in nets):
+        from dendrite_sim.engine.backends import cupy as gpu
+
+        gpu.run_batch(nets, duration)
         return
     for net in nets:                       # codegen + load per structure, serially
         net._backend()

@@ -84,6 +84,7 @@ import inspect
 import math
 import re
 import sys
+import threading
 import time
 import types as pytypes
 import warnings
@@ -231,6 +232,41 @@ class Emitter:
     deps: set = field(default_factory=set)
     host: dict = field(default_factory=dict)            # scratch arrays the backend owns
     refresh_const: bool = False                         # upload constant arenas again
+    nb: int = 0                                         # instances of a batch (0: one network)
+
+    # The loops of the kernel. With a batch (``nb`` instances) each also runs over the
+    # instance ``b``: folded into the grid-stride index where every instance has the same
+    # number of items (neurons), or as an outer loop where the count is the instance's own
+    # (spiking rows, synapses), the start rotated by ``b`` so the instances' work is spread
+    # over the threads. ``b`` is what the layout's batch offsets (:class:`Layout`) index by.
+    def per_item(self, group: str, ind: int, var: str, n: str) -> int:
+        """Open a grid-stride loop of ``var`` over ``0 .. n-1`` (``n`` the same in every
+        instance); return the indent of its body."""
+        if not self.nb:
+            self.emit(group, ind, f"for {var} in range(tid, {n}, nth):")
+            return ind + 1
+        self.emit(group, ind, f"for t_ in range(tid, {self.nb * int(n)}, nth):")
+        self.emit(group, ind + 1, f"b = t_ // {n}")
+        self.emit(group, ind + 1, f"{var} = t_ - b * {n}")
+        return ind + 1
+
+    def per_count(self, group: str, ind: int, var: str, count: str, start: str = "tid", step: str = "nth") -> int:
+        """Open a loop of ``var`` over ``0 .. count-1`` spread over the workers ``start`` of
+        ``step`` (threads, or warps), ``count`` an instance's own; return the body's indent."""
+        if not self.nb:
+            self.emit(group, ind, f"for {var} in range({start}, {count}, {step}):")
+            return ind + 1
+        self.emit(group, ind, f"for b in range({self.nb}):")
+        self.emit(group, ind + 1, f"for {var} in range(({start} + {step} - b % {step}) % {step}, {count}, {step}):")
+        return ind + 2
+
+    def once(self, group: str, ind: int) -> int:
+        """Open code that one thread runs (one per instance); return the body's indent."""
+        if not self.nb:
+            self.emit(group, ind, "if tid == 0:")
+        else:
+            self.emit(group, ind, f"for b in range(tid, {self.nb}, nth):")
+        return ind + 1
 
     def scratch(self, name: str, a: np.ndarray) -> str:
         """A kernel array that only the backend holds (spike counts per parity, STP releases,
@@ -260,13 +296,11 @@ class Emitter:
 GROUPS = ("neurons", "rows", "deliver", "on_post", "per_step", "traces", "end")
 
 
-def _stride(var: str, n: str) -> str:
-    return f"for {var} in range(tid, {n}, nth):"
-
-
 # ----------------------------------------------------------------------------- the backend
 class CupyBackend(Backend):
-    """Generates the persistent kernel of ``net``'s structure and runs chunks on the device."""
+    """Generates the persistent kernel of ``net``'s structure and runs chunks on the device;
+    with ``instances`` (networks of one structure, ``net`` the first), the kernel of their
+    batch, which steps all of them in each launch (:class:`Batch` drives it)."""
 
     phase_prefix = "emit_"
 
@@ -274,19 +308,22 @@ class CupyBackend(Backend):
     def check_available() -> None:
         availability()
 
-    def __init__(self, net):
+    def __init__(self, net, instances=None):
         super().__init__(net)
         t0 = time.perf_counter()
+        self.nets = list(instances) if instances is not None else [net]
+        self.nb = len(self.nets) if instances is not None else 0
         self.mode = availability()
         self.xp = _Arrays("cupy" if self.mode == "cupy" else "numba")
-        _unsupported(net)
-        raw, self.emitter = generate(net)
-        self.layout = Layout(self.emitter)
-        self.source = self.layout.pack(raw)
+        for n in self.nets:
+            _unsupported(n)
+        self.source, self.emitters, self.layout = _build(self.nets, self.nb)
+        self.emitter = self.emitters[0]
         self.kernel = _compile(self.source, self.emitter)
         self._dev: dict = {}
         self._dev_src: dict = {}
-        net.timings["codegen_s"] = time.perf_counter() - t0
+        for n in self.nets:
+            n.timings["codegen_s"] = time.perf_counter() - t0
         self._first = True
         self._grid = None
 
@@ -296,7 +333,7 @@ class CupyBackend(Backend):
             if self.mode == "simulator":
                 self._grid = (1, SIM_THREADS)
             else:
-                need = max([p.n for p in self.net.pops.values()] + [1])
+                need = max([p.n for p in self.net.pops.values()] + [1]) * max(1, self.nb)
                 blocks = -(-need // THREADS)
                 try:        # a cooperative grid: at most the blocks resident at once
                     spec = self.kernel.specialize(*args)
@@ -310,14 +347,21 @@ class CupyBackend(Backend):
         return self._grid
 
     def _array(self, name: str, v, kind: str):
-        host = np.asarray(v)
+        """The device copy of host array ``v`` (a list: the instances' arrays, stacked): made
+        anew when the host objects were replaced, uploaded again when ``kind`` is STATE."""
+        srcs = tuple(v) if isinstance(v, list) else (v,)
+        old = self._dev_src.get(name)
+        same = old is not None and len(old) == len(srcs) and all(x is y for x, y in zip(old, srcs))
         dev = self._dev.get(name)
+        if same and dev is not None and kind != STATE:
+            return dev
+        host = Layout.stack(v) if isinstance(v, list) else np.asarray(v)
         shape = host.shape if host.size else (1,)
-        if dev is None or self._dev_src.get(name) is not v or tuple(dev.shape) != shape:
+        if dev is None or not same or tuple(dev.shape) != shape:
             dev = self.xp.to_device(host)
             self._dev[name] = dev
-            self._dev_src[name] = v
-        elif kind == STATE:
+            self._dev_src[name] = srcs
+        else:
             self.xp.upload(dev, host)
         return dev
 
@@ -327,10 +371,20 @@ class CupyBackend(Backend):
         for name in lay.arg_names:
             if name in lay.arenas:
                 out.append(self._array(name, lay.gather(name), STATE))
-                continue
-            a = self.emitter.args[name]
-            v = a.getter()
-            out.append(v if a.kind == SCALAR else self._array(name, v, a.kind))
+            elif name == BLEN:
+                out.append(self._array(name, lay.lengths(), STATE))
+            else:
+                a = self.emitter.args[name]
+                if name not in lay.batched:
+                    v = a.getter()
+                    out.append(v if a.kind == SCALAR else self._array(name, v, a.kind))
+                elif a.kind == SCALAR:
+                    v = lay.per_instance(lay.values(name))
+                    out.append(v if isinstance(v, tuple) else self._array(name, v, STATE))
+                else:
+                    out.append(self._array(name, lay.values(name), a.kind))
+        for em in self.emitters:
+            em.refresh_const = False
         return out
 
     def _download(self):
@@ -341,45 +395,41 @@ class CupyBackend(Backend):
                     buf = np.empty(self._dev[name].shape, dtype=lay.arenas[name].dtype)
                     self.xp.download(self._dev[name], buf)
                     lay.scatter(name, buf)
-            elif self.emitter.args[name].kind in (STATE, MONITOR):
-                self.xp.download(self._dev[name], np.asarray(self._dev_src[name]))
+            elif name != BLEN and self.emitter.args[name].kind in (STATE, MONITOR):
+                srcs = self._dev_src[name]
+                if name in lay.batched:
+                    host = np.empty(self._dev[name].shape, dtype=np.asarray(srcs[0]).dtype)
+                    self.xp.download(self._dev[name], host)
+                    lay.unstack(host, srcs)
+                else:
+                    self.xp.download(self._dev[name], np.asarray(srcs[0]))
 
     def run_steps(self, step0: int, n_steps: int) -> int:
-        net = self.net
+        """Advance every instance ``n_steps`` from ``step0`` in one launch; return the steps
+        done (fewer where a spike monitor of any instance needs a larger buffer: the whole
+        batch halts at that step)."""
         t0 = time.perf_counter()
-        rec0 = {id(m): int(m.buf_n[0]) for m in net.state_monitors}
-        spk0 = [(m, [int(r.n[0]) for r in m._buffers()]) for m in net.spike_monitors]
+        marks = [({id(m): int(m.buf_n[0]) for m in net.state_monitors},
+                  [(m, [int(r.n[0]) for r in m._buffers()]) for m in net.spike_monitors]) for net in self.nets]
         self.emitter.host["halt"][0] = -1
-        if net.plasticity:                       # chunk rules change weights between chunks
-            self.emitter.refresh_const = True
+        if any(net.plasticity for net in self.nets):       # chunk rules change weights between chunks
+            for em in self.emitters:
+                em.refresh_const = True
+        self.layout.check_shared()
         args = self._device_args()
         blocks, threads = self._launch_shape(args)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "overflow encountered", RuntimeWarning)
-            self.kernel[blocks, threads](np.int64(step0), np.int64(n_steps), float(net.dt), *args)
+            self.kernel[blocks, threads](np.int64(step0), np.int64(n_steps), float(self.net.dt), *args)
         self.xp.synchronize()
         self._download()
         h = int(self.emitter.host["halt"][0])
         done = n_steps if h < 0 else h - step0
-        # host bookkeeping: spike counts of the last step, sorted spike lists and records
-        for pop in net.pops.values():
-            c = self.emitter.host[f"{self.emitter.labels[id(pop)]}__cnt"]
-            k = int(c[(step0 + done - 1) & 1]) if done else 0
-            pop.n_spiked[0] = k
-            pop.spike_idx[:k] = np.sort(pop.spike_idx[:k])
-        for m, starts in spk0:
-            for r, s in zip(m._buffers(), starts):
-                e = int(r.n[0])
-                if e - s > 1:
-                    order = np.lexsort((r.idx[s:e], r.steps[s:e]))
-                    r.steps[s:e] = r.steps[s:e][order]
-                    r.idx[s:e] = r.idx[s:e][order]
-        for m in net.state_monitors:
-            first = -(-step0 // m.every) * m.every
-            m.buf_n[0] = rec0[id(m)] + (len(range(first, step0 + done, m.every)) if done else 0)
-        if self._first:
-            net.timings["first_call_s"] = time.perf_counter() - t0
-            self._first = False
+        for net, em, (rec0, spk0) in zip(self.nets, self.emitters, marks):
+            _after_chunk(net, em, rec0, spk0, step0, done)
+            if self._first:
+                net.timings["first_call_s"] = time.perf_counter() - t0
+        self._first = False
         return done
 
     # ------------------------------------------------------------------ names
@@ -568,14 +618,14 @@ class CupyBackend(Backend):
                 e.arg(f"{S}_x", lambda proj=proj: proj.stp_x)
                 e.arg(f"{S}_last", lambda proj=proj: proj.stp_last)
                 e.scratch(f"{S}_el", np.zeros(proj.pre.n))
-                e.emit("rows", 2, _stride("q", cnt))
-                e.emit("rows", 3, f"j = {Pa}__spike_idx[q]")
-                e.emit("rows", 3, f"el = (step - {S}_last[j]) * dt")
-                e.emit("rows", 3, f"{S}_last[j] = step")
+                k = e.per_count("rows", 2, "q", cnt)
+                e.emit("rows", k, f"j = {Pa}__spike_idx[q]")
+                e.emit("rows", k, f"el = (step - {S}_last[j]) * dt")
+                e.emit("rows", k, f"{S}_last[j] = step")
                 if proj.stp_per_synapse:
                     for f in ("U", "tau_D", "tau_F", "f", "variant"):
                         e.arg(f"{S}_{f}", lambda proj=proj, f=f: np.asarray(getattr(proj.stp, f)), CONST)
-                    e.emit("rows", 3, f"{S}_el[j] = el")
+                    e.emit("rows", k, f"{S}_el[j] = el")
                     par = "[kk]"
                     per_syn = [f"u, x = STP_relax({S}_u[kk], {S}_x[kk], {S}_el[j], {S}_U{par}, {S}_tau_D{par}, "
                                f"{S}_tau_F{par}, {S}_variant{par})",
@@ -584,25 +634,25 @@ class CupyBackend(Backend):
                     release = " * rel"
                 else:
                     e.arg(f"{S}", lambda proj=proj: proj.stp, SCALAR)
-                    e.emit("rows", 3, f"u, x = STP_relax({S}_u[j], {S}_x[j], el, {S}.U, {S}.tau_D, {S}.tau_F, "
+                    e.emit("rows", k, f"u, x = STP_relax({S}_u[j], {S}_x[j], el, {S}.U, {S}.tau_D, {S}.tau_F, "
                            f"{S}.variant)")
-                    e.emit("rows", 3, f"rel, u, x = STP_spike(u, x, {S}.U, {S}.f, {S}.variant)")
-                    e.emit("rows", 3, f"{S}_u[j] = u")
-                    e.emit("rows", 3, f"{S}_x[j] = x")
-                    e.emit("rows", 3, f"{S}_el[j] = rel")          # the row's release
+                    e.emit("rows", k, f"rel, u, x = STP_spike(u, x, {S}.U, {S}.f, {S}.variant)")
+                    e.emit("rows", k, f"{S}_u[j] = u")
+                    e.emit("rows", k, f"{S}_x[j] = x")
+                    e.emit("rows", k, f"{S}_el[j] = rel")          # the row's release
                     release = f" * {S}_el[j]"
             # 32 threads per spiking row
-            e.emit("deliver", 2, f"L = {ring}.shape[0]")
-            e.emit("deliver", 2, f"for q in range(warp, {cnt}, nwarps):")
-            e.emit("deliver", 3, f"j = {Pa}__spike_idx[q]")
-            e.emit("deliver", 3, f"for kk in range({Q}__indptr[j] + lane, {Q}__indptr[j + 1], lanes):")
+            k = e.per_count("deliver", 2, "q", cnt, "warp", "nwarps")
+            e.emit("deliver", k, f"j = {Pa}__spike_idx[q]")
+            e.emit("deliver", k, f"L = {ring}.shape[0]")
+            e.emit("deliver", k, f"for kk in range({Q}__indptr[j] + lane, {Q}__indptr[j + 1], lanes):")
             for line in per_syn:
-                e.emit("deliver", 4, line)
-            e.emit("deliver", 4, f"sl = (step + {Q}__delay[kk]) % L")
-            e.emit("deliver", 4, f"cuda.atomic.add({ring}, (sl, {Q}__post_idx[kk]), {Q}__w[kk]{release})")
+                e.emit("deliver", k + 1, line)
+            e.emit("deliver", k + 1, f"sl = (step + {Q}__delay[kk]) % L")
+            e.emit("deliver", k + 1, f"cuda.atomic.add({ring}, (sl, {Q}__post_idx[kk]), {Q}__w[kk]{release})")
             if proj.plasticity is not None and proj.plasticity.rule.on_pre is not None:
                 _rule_setup(e, proj)
-                e.emit("deliver", 4, _hook_call(e, proj, Q, "on_pre", "kk", "j", f"{Q}__post_idx[kk]"))
+                e.emit("deliver", k + 1, _hook_call(e, proj, Q, "on_pre", "kk", "j", f"{Q}__post_idx[kk]"))
 
     @staticmethod
     def emit_plasticity(e: Emitter, net) -> None:
@@ -617,37 +667,59 @@ class CupyBackend(Backend):
             # trace decay (part B, before any hook reads them)
             for side, traces, pop in (("pre", ps.pre_traces, proj.pre), ("post", ps.post_traces, proj.post)):
                 for name in traces:
-                    e.emit("rows", 2, _stride("i", str(pop.n)))
-                    e.emit("rows", 3, f"{Q}__{side}_{name}[i] *= {Q}__decay_{side}_{name}")
+                    k = e.per_item("rows", 2, "i", str(pop.n))
+                    e.emit("rows", k, f"{Q}__{side}_{name}[i] *= {Q}__decay_{side}_{name}")
             if rule.on_post is not None:
                 e.arg(f"{Q}__col_ptr", lambda ps=ps: ps.csc[0], CONST)
                 e.arg(f"{Q}__col_syn", lambda ps=ps: ps.csc[1], CONST)
                 e.arg(f"{Q}__syn_pre", lambda ps=ps: ps.syn_pre, CONST)
-                e.emit("on_post", 2, f"for q in range(warp, {Pb}__cnt[par], nwarps):")
-                e.emit("on_post", 3, f"i = {Pb}__spike_idx[q]")
-                e.emit("on_post", 3, f"for c in range({Q}__col_ptr[i] + lane, {Q}__col_ptr[i + 1], lanes):")
-                e.emit("on_post", 4, f"kk = {Q}__col_syn[c]")
-                e.emit("on_post", 4, _hook_call(e, proj, Q, "on_post", "kk", f"{Q}__syn_pre[kk]", "i"))
+                k = e.per_count("on_post", 2, "q", f"{Pb}__cnt[par]", "warp", "nwarps")
+                e.emit("on_post", k, f"i = {Pb}__spike_idx[q]")
+                e.emit("on_post", k, f"for c in range({Q}__col_ptr[i] + lane, {Q}__col_ptr[i + 1], lanes):")
+                e.emit("on_post", k + 1, f"kk = {Q}__col_syn[c]")
+                e.emit("on_post", k + 1, _hook_call(e, proj, Q, "on_post", "kk", f"{Q}__syn_pre[kk]", "i"))
             if rule.per_step is not None:
                 e.arg(f"{Q}__syn_pre", lambda ps=ps: ps.syn_pre, CONST)
-                e.emit("per_step", 2, _stride("kk", str(proj.conn.nnz)))
-                e.emit("per_step", 3, _hook_call(e, proj, Q, "per_step", "kk", f"{Q}__syn_pre[kk]",
+                # the instance's own synapse count (its last indptr entry): instances of one
+                # structure may differ in connectivity
+                k = e.per_count("per_step", 2, "kk", f"{Q}__indptr[{proj.pre.n}]")
+                e.emit("per_step", k, _hook_call(e, proj, Q, "per_step", "kk", f"{Q}__syn_pre[kk]",
                                                  f"{Q}__post_idx[kk]"))
             for hook, side, traces, P in (("pre_spike", "pre", ps.pre_traces, Pa),
                                           ("post_spike", "post", ps.post_traces, Pb)):
                 if not traces:
                     continue
-                e.emit("traces", 2, _stride("q", f"{P}__cnt[par]"))
-                e.emit("traces", 3, f"i = {P}__spike_idx[q]")
+                k = e.per_count("traces", 2, "q", f"{P}__cnt[par]")
+                e.emit("traces", k, f"i = {P}__spike_idx[q]")
                 if getattr(rule, hook) is None:
                     for name in traces:
-                        e.emit("traces", 3, f"{Q}__{side}_{name}[i] += 1.0")
+                        e.emit("traces", k, f"{Q}__{side}_{name}[i] += 1.0")
                     continue
                 e.fn(f"{R_}_{hook}", getattr(rule, hook))
                 args = [f"{Q}__{side}_{a}[i]" if a in traces else _classified(e, P, a, "i") if a in TRACE_SPECIAL
                         else f"{Q}__p" for a in rule.hook_args(hook)]
                 outs = [f"{Q}__{side}_{a}[i]" for a in rule.hook_writes(hook)]
-                e.emit("traces", 3, f"{', '.join(outs)} = {R_}_{hook}({', '.join(args)})")
+                e.emit("traces", k, f"{', '.join(outs)} = {R_}_{hook}({', '.join(args)})")
+
+
+def _after_chunk(net, e: Emitter, rec0: dict, spk0: list, step0: int, done: int) -> None:
+    """Host bookkeeping of one network after a chunk: the spike counts of the last step,
+    sorted spike lists and spike records, and the state monitors' record counts."""
+    for pop in net.pops.values():
+        c = e.host[f"{e.labels[id(pop)]}__cnt"]
+        k = int(c[(step0 + done - 1) & 1]) if done else 0
+        pop.n_spiked[0] = k
+        pop.spike_idx[:k] = np.sort(pop.spike_idx[:k])
+    for m, starts in spk0:
+        for r, s in zip(m._buffers(), starts):
+            end = int(r.n[0])
+            if end - s > 1:
+                order = np.lexsort((r.idx[s:end], r.steps[s:end]))
+                r.steps[s:end] = r.steps[s:end][order]
+                r.idx[s:end] = r.idx[s:end][order]
+    for m in net.state_monitors:
+        first = -(-step0 // m.every) * m.every
+        m.buf_n[0] = rec0[id(m)] + (len(range(first, step0 + done, m.every)) if done else 0)
 
 
 def _spiking_bookkeeping(e: Emitter, net, pop, ind: int) -> None:
@@ -705,18 +777,18 @@ def _monitor_args(e: Emitter, net) -> None:
 def _end_of_step(e: Emitter, net) -> None:
     """Thread 0, last part of a step: halt where a spike monitor could overflow in the next
     step (the CPU loop returns there), and zero the spike counts of the next step."""
-    e.emit("end", 2, "if tid == 0:")
+    k = e.once("end", 2)
     for pop in net.pops.values():
         P = e.label(pop, pop.name)
-        e.emit("end", 3, f"{P}__cnt[1 - par] = 0")
+        e.emit("end", k, f"{P}__cnt[1 - par] = 0")
     for m_i, m in enumerate(net.spike_monitors):
         P = e.label(m.pop, m.pop.name)
         M = f"sm{m_i}_{P}"
         conds = " or ".join(f"{M}__{tag}_step.shape[0] - {M}__{tag}_n[0] < {m.pop.n}"
                             for tag, used in (("spikes", True), ("events", m.record_events),
                                               ("bursts", m.record_bursts)) if used)
-        e.emit("end", 3, f"if {M}__on[0] and ({conds}):")
-        e.emit("end", 4, "halt[0] = step + 1")
+        e.emit("end", k, f"if {M}__on[0] and ({conds}):")
+        e.emit("end", k + 1, "halt[0] = step + 1")      # one flag: the whole batch halts
 
 
 def _rule_setup(e: Emitter, proj) -> str:
@@ -785,12 +857,28 @@ class _Arena:
     kind: str
     dtype: np.dtype
     members: list                # (argument name, offset, size)
-    size: int = 0
+    size: int = 0                # per instance
+    batched: bool = False        # one block of ``size`` per instance of a batch
     buf: np.ndarray | None = None
     key: tuple = ()
 
 
 _GROWS = re.compile(r"^sm\d+_.*__(spikes|events|bursts)_(step|idx)$")   # spike records: they grow
+_GLOBAL = ("halt",)              # one value for a whole batch: the halt flag
+BLEN = "batch_len"               # per-instance lengths of the arrays whose length differs in a batch
+_REFS = re.compile(r"cuda\.atomic\.add\((\w+), (\(?)|\b(\w+)\.shape\[0\]|\b(\w+)\[|\b([A-Za-z_]\w*)\b")
+
+
+def _all_equal(kind: str, vals: list) -> bool:
+    v0 = vals[0]
+    try:
+        if kind == SCALAR:
+            return all(bool(v == v0) for v in vals[1:])
+        h0 = np.asarray(v0)
+        return all(np.asarray(v).shape == h0.shape and np.asarray(v).dtype == h0.dtype and np.array_equal(v, h0)
+                   for v in vals[1:])
+    except (ValueError, TypeError):           # a record holding arrays: not comparable as a whole
+        return False
 
 
 class Layout:
@@ -798,13 +886,50 @@ class Layout:
     dtype): a kernel's parameters are limited to 32 KiB (about 580 array arguments in Numba's
     layout), and one copy per arena is cheaper than one per array. The generated source is
     rewritten accordingly (``pyr__v_soma[i]`` → ``arena_state_d[1024 + i]``); arrays that grow
-    (spike records), 2-D arrays and arrays passed whole to a device function stay arguments."""
+    (spike records), 2-D arrays and arrays passed whole to a device function stay arguments.
 
-    def __init__(self, e: Emitter):
-        self.e = e
+    **Batch offsets.** With the emitters of ``nb`` instances of one structure (``nb > 0``), the
+    same rewrite gives every argument its instance ``b`` (the loops' index, :class:`Emitter`):
+
+    * an argument equal in every instance (the structure of instances built alike: CSR,
+      delays, Poisson tables, parameters, keys of equal seeds) stays one copy, unchanged;
+    * a batched 1-D array is a block of its arena per instance: ``arenab_state_d[b·S + off + i]``
+      with S the arena's size per instance, each member sized by its largest instance (shorter
+      ones padded with their last value), so connectivity may differ per instance;
+    * any other array gets a leading axis, padded likewise: ``x[c, i]`` → ``x[b, c, i]``,
+      atomics ``(b, slot, i)``, an array passed whole ``x`` → ``x[b]``;
+    * ``x.shape[0]`` is the literal length, ``x.shape[1]`` of a stacked array, or, where the
+      instances' lengths differ (spike-record capacity, a schedule), ``batch_len[b·K + k]``;
+    * a scalar that differs is one value per instance, ``key`` → ``key[b]`` (a device array,
+      or a tuple of records for a record such as a model's parameters).
+
+    Shared arguments are checked equal at every launch (:meth:`check_shared`). With chunk rules
+    (``volatile``), projection weights are batched: the rules change them per instance."""
+
+    def __init__(self, emitters, nb: int = 0, volatile: bool = False):
+        self.es = list(emitters) if isinstance(emitters, (list, tuple)) else [emitters]
+        self.e = self.es[0]
+        self.nb = nb
+        self.volatile = volatile
         self.arenas: dict[str, _Arena] = {}
         self.where: dict[str, tuple[str, int, int]] = {}
-        self.arg_names: list[str] = list(e.args)
+        self.arg_names: list[str] = list(self.e.args)
+        self.batched: set[str] = set()
+        self.lens: dict[str, int] = {}
+        self._checked: dict[str, tuple] = {}
+
+    def values(self, name: str) -> list:
+        """Argument ``name`` of every instance."""
+        return [em.args[name].getter() for em in self.es]
+
+    def _shared(self, a: _Arg, vals: list) -> bool:
+        if not self.nb or a.name in _GLOBAL:
+            return True
+        if a.kind == SCALAR:
+            return _all_equal(SCALAR, vals)
+        if a.kind != CONST or (self.volatile and a.name.endswith("__w")):
+            return False
+        return _all_equal(CONST, vals)
 
     def pack(self, src: str) -> str:
         from collections import Counter
@@ -812,66 +937,154 @@ class Layout:
         head, sep, body = src.partition("):\n")
         total = Counter(re.findall(r"\b\w+\b", body))
         handled = Counter(re.findall(r"\b(\w+)\[", body))
+        shaped = set(re.findall(r"\b(\w+)\.shape\[0\]", body))
         handled.update(re.findall(r"\b(\w+)\.shape\[0\]", body))
         handled.update(re.findall(r"cuda\.atomic\.add\((\w+), ", body))
         for a in self.e.args.values():
+            vals = self.values(a.name) if self.nb else [a.getter()]
+            if not self._shared(a, vals):
+                self.batched.add(a.name)
+            if a.kind == SCALAR:
+                continue
+            hosts = [np.asarray(v) for v in vals]
+            if a.name in shaped and len({h.shape[0] if h.ndim else 1 for h in hosts}) > 1:
+                self.lens[a.name] = len(self.lens)
             if a.kind not in (CONST, STATE) or _GROWS.match(a.name):
                 continue
-            v = np.asarray(a.getter())
-            if v.ndim != 1 or total[a.name] == 0 or total[a.name] != handled[a.name]:
+            v = hosts[0]
+            if any(h.ndim != 1 for h in hosts) or total[a.name] == 0 or total[a.name] != handled[a.name]:
                 continue
-            arena = f"arena_{a.kind}_{v.dtype.name}"
-            ar = self.arenas.setdefault(arena, _Arena(a.kind, v.dtype, []))
-            off = ar.size
-            ar.members.append((a.name, off, v.size))
-            ar.size += max(1, v.size)
-            self.where[a.name] = (arena, off, v.size)
+            batched = a.name in self.batched
+            arena = f"arena{'b' if batched else ''}_{a.kind}_{v.dtype.name}"
+            ar = self.arenas.setdefault(arena, _Arena(a.kind, v.dtype, [], batched=batched))
+            off, n = ar.size, max(h.size for h in hosts)
+            ar.members.append((a.name, off, n))
+            ar.size += max(1, n)
+            self.where[a.name] = (arena, off, n)
+        K = len(self.lens)
 
         def repl(m):
-            atom, shape, index = m.group(1), m.group(2), m.group(3)
-            name = atom or shape or index
-            if name not in self.where:
+            atom, paren, shape, index, bare = m.groups()
+            name = atom or shape or index or bare
+            if shape and name in self.lens:
+                return f"{BLEN}[b * {K} + {self.lens[name]}]"
+            if name in self.where:
+                arena, off, n = self.where[name]
+                ar = self.arenas[arena]
+                base = f"b * {ar.size} + {off}" if ar.batched else str(off)
+                if atom:
+                    return f"cuda.atomic.add({arena}, {base} + {paren}"
+                if shape:
+                    return str(n)
+                return f"{arena}[{base} + " if index else m.group(0)
+            if name not in self.batched:
                 return m.group(0)
-            arena, off, n = self.where[name]
             if atom:
-                return f"cuda.atomic.add({arena}, {off} + "
+                if not paren:
+                    raise AssertionError(f"batched atomic on {name} needs a tuple index")
+                return f"cuda.atomic.add({name}, (b, "
             if shape:
-                return str(n)
-            return f"{arena}[{off} + "
+                return f"{name}.shape[1]"
+            return f"{name}[b, " if index else f"{name}[b]"
 
-        body = re.sub(r"cuda\.atomic\.add\((\w+), |\b(\w+)\.shape\[0\]|\b(\w+)\[", repl, body)
-        self.arg_names = [n for n in self.e.args if n not in self.where] + list(self.arenas)
+        body = _REFS.sub(repl, body)
+        self.arg_names = ([n for n in self.e.args if n not in self.where] + list(self.arenas)
+                          + ([BLEN] if self.lens else []))
         head = head[: head.index("def run_chunk(")] + "def run_chunk(step0, n_steps, dt, " + ", ".join(self.arg_names)
         return head + sep + body
 
+    # ------------------------------------------------------------------ host values
     def gather(self, arena: str) -> np.ndarray:
-        """The host buffer of ``arena`` filled from its members (the same object every call;
-        constant arenas are refilled only when a member array was replaced)."""
+        """The host buffer of ``arena`` filled from its members (of every instance if batched;
+        the same object every call; constant arenas are refilled only when a member array was
+        replaced, or with ``refresh_const``)."""
         ar = self.arenas[arena]
-        hosts = [np.asarray(self.e.args[name].getter()) for name, _, _ in ar.members]
-        key = tuple(id(h) for h in hosts)
+        es = self.es if ar.batched else self.es[:1]
+        hosts = [[np.asarray(em.args[name].getter()) for name, _, _ in ar.members] for em in es]
+        key = tuple(id(h) for hs in hosts for h in hs)
         if ar.buf is None:
-            ar.buf = np.zeros(ar.size, dtype=ar.dtype)
-        elif ar.kind == CONST and key == ar.key and not self.e.refresh_const:
+            ar.buf = np.zeros(ar.size * len(es), dtype=ar.dtype)
+        elif ar.kind == CONST and key == ar.key and not any(em.refresh_const for em in self.es):
             return ar.buf
         if ar.kind == CONST and ar.key:
-            ar.buf = np.zeros(ar.size, dtype=ar.dtype)       # a new object: uploaded again
-        self.e.refresh_const = False
-        for (_name, off, n), h in zip(ar.members, hosts):
-            ar.buf[off: off + n] = h.ravel()
+            ar.buf = np.zeros(ar.size * len(es), dtype=ar.dtype)       # a new object: uploaded again
+        S = ar.size
+        for b, hs in enumerate(hosts):
+            for (_name, off, n), h in zip(ar.members, hs):
+                blk = ar.buf[b * S + off: b * S + off + n]
+                blk[: h.size] = h.ravel()
+                if 0 < h.size < n:
+                    blk[h.size:] = h.ravel()[-1]
         ar.key = key
         return ar.buf
 
     def scatter(self, arena: str, buf: np.ndarray) -> None:
-        for name, off, n in self.arenas[arena].members:
-            if n:
-                np.asarray(self.e.args[name].getter())[...] = buf[off: off + n]
+        ar = self.arenas[arena]
+        for b, em in enumerate(self.es if ar.batched else self.es[:1]):
+            for name, off, _n in ar.members:
+                h = np.asarray(em.args[name].getter())
+                if h.size:
+                    h[...] = buf[b * ar.size + off: b * ar.size + off + h.size].reshape(h.shape)
+
+    def lengths(self) -> np.ndarray:
+        """``batch_len``: per instance, the length of each array whose length differs."""
+        out = np.zeros(max(1, self.nb * len(self.lens)), dtype=np.int64)
+        for name, k in self.lens.items():
+            for b, v in enumerate(self.values(name)):
+                out[b * len(self.lens) + k] = np.asarray(v).shape[0]
+        return out
+
+    @staticmethod
+    def per_instance(vals: list):
+        """A scalar that differs: a tuple of records, else an array of one value per instance."""
+        return tuple(vals) if isinstance(vals[0], tuple) else np.asarray(vals)
+
+    @staticmethod
+    def stack(vals: list) -> np.ndarray:
+        """Arrays of the instances along a leading axis, each padded to the largest (1-D ones
+        with their last value, so an array passed whole keeps its meaning)."""
+        hs = [np.asarray(v) for v in vals]
+        shape = tuple(max(1, *dims) for dims in zip(*(h.shape for h in hs)))
+        out = np.zeros((len(hs),) + shape, dtype=hs[0].dtype)
+        for b, h in enumerate(hs):
+            out[(b,) + tuple(slice(0, d) for d in h.shape)] = h
+            if h.ndim == 1 and 0 < h.size < shape[0]:
+                out[b, h.size:] = h[-1]
+        return out
+
+    @staticmethod
+    def unstack(host: np.ndarray, vals) -> None:
+        for b, v in enumerate(vals):
+            h = np.asarray(v)
+            if h.size:
+                h[...] = host[(b,) + tuple(slice(0, d) for d in h.shape)]
+
+    def check_shared(self) -> None:
+        """In a batch, the arguments kept as one copy must still be equal in every instance
+        (they were when the batch was built; a constant array is checked when replaced)."""
+        if not self.nb:
+            return
+        for a in self.e.args.values():
+            if a.name in self.batched or a.name in _GLOBAL or a.kind not in (SCALAR, CONST):
+                continue
+            vals = self.values(a.name)
+            if a.kind == CONST:
+                old = self._checked.get(a.name)
+                if old is not None and all(x is y for x, y in zip(old, vals)):
+                    continue
+                self._checked[a.name] = tuple(vals)
+            if not _all_equal(a.kind, vals):
+                raise ScenarioError("ensemble", f"expected {a.name} to stay equal in every instance of a GPU batch "
+                                    "(it was when the batch was built), got different values; build the "
+                                    "ensemble again after changing it")
 
 
 # ----------------------------------------------------------------------------- generation
-def generate(net) -> tuple[str, Emitter]:
-    """The kernel source of ``net``'s structure and its emitter (arguments, device functions)."""
-    e = Emitter()
+def generate(net, nb: int = 0) -> tuple[str, Emitter]:
+    """The kernel source of ``net``'s structure and its emitter (arguments, device functions);
+    with ``nb``, the loops of a batch of ``nb`` instances of that structure (the arrays' batch
+    offsets are the :class:`Layout`'s)."""
+    e = Emitter(nb=nb)
     _monitor_args(e, net)
     for pop in net.pops.values():
         CupyBackend.pop_args(e, pop)
@@ -881,9 +1094,9 @@ def generate(net) -> tuple[str, Emitter]:
         if isinstance(pop, SpikeSource):
             _spike_source(e, net, pop)
             continue
-        e.emit("neurons", 2, _stride("i", str(pop.n)))
+        k = e.per_item("neurons", 2, "i", str(pop.n))
         for name in per_neuron:
-            CupyBackend.phase_impl(name)(e, net, pop, 3)
+            CupyBackend.phase_impl(name)(e, net, pop, k)
     for name in ("propagate", "plasticity"):
         CupyBackend.phase_impl(name)(e, net)
     _end_of_step(e, net)
@@ -920,6 +1133,21 @@ def generate(net) -> tuple[str, Emitter]:
     return "\n".join(body), e
 
 
+def _build(nets: list, nb: int = 0) -> tuple[str, list, Layout]:
+    """The packed kernel source of ``nets`` (one network, or with ``nb`` the instances of a
+    batch, which must generate one raw source: one structure), their emitters and the layout."""
+    gens = [generate(n, nb) for n in nets]
+    raw = gens[0][0]
+    for k, (other, _) in enumerate(gens[1:], 1):
+        if other != raw:
+            raise ScenarioError("ensemble", "expected instances of one network structure in a GPU batch (the same "
+                                f"populations, sizes, projections, inputs, rules and monitors), got instance {k} "
+                                "with another structure than instance 0")
+    ems = [g[1] for g in gens]
+    lay = Layout(ems, nb, volatile=any(n.plasticity for n in nets))
+    return lay.pack(raw), ems, lay
+
+
 _COMPILED: dict = {}
 
 
@@ -927,19 +1155,19 @@ def _spike_source(e: Emitter, net, pop) -> None:
     """Part A for a spike generator: thread 0 replays this step's scheduled spikes."""
     P = e.label(pop, pop.name)
     if pop.track_bursts:
-        e.emit("neurons", 2, _stride("i", str(pop.n)))
+        k = e.per_item("neurons", 2, "i", str(pop.n))
         for nm in ("spike_rate", "event_rate", "burst_rate"):
-            e.emit("neurons", 3, f"{P}__{nm}[i] *= {P}__rate_decay")
+            e.emit("neurons", k, f"{P}__{nm}[i] *= {P}__rate_decay")
         e.emit("neurons", 2, "grid.sync()")        # rates decayed before thread 0 adds
-    e.emit("neurons", 2, "if tid == 0:")
-    e.emit("neurons", 3, f"ptr = {P}__sched_ptr[0]")
-    e.emit("neurons", 3, f"while ptr < {P}__sched_steps.shape[0] and {P}__sched_steps[ptr] < step:")
-    e.emit("neurons", 4, "ptr += 1")
-    e.emit("neurons", 3, f"while ptr < {P}__sched_steps.shape[0] and {P}__sched_steps[ptr] == step:")
-    e.emit("neurons", 4, f"i = {P}__sched_idx[ptr]")
-    e.emit("neurons", 4, "ptr += 1")
-    _spiking_bookkeeping(e, net, pop, 4)
-    e.emit("neurons", 3, f"{P}__sched_ptr[0] = ptr")
+    k = e.once("neurons", 2)
+    e.emit("neurons", k, f"ptr = {P}__sched_ptr[0]")
+    e.emit("neurons", k, f"while ptr < {P}__sched_steps.shape[0] and {P}__sched_steps[ptr] < step:")
+    e.emit("neurons", k + 1, "ptr += 1")
+    e.emit("neurons", k, f"while ptr < {P}__sched_steps.shape[0] and {P}__sched_steps[ptr] == step:")
+    e.emit("neurons", k + 1, f"i = {P}__sched_idx[ptr]")
+    e.emit("neurons", k + 1, "ptr += 1")
+    _spiking_bookkeeping(e, net, pop, k + 1)
+    e.emit("neurons", k, f"{P}__sched_ptr[0] = ptr")
 
 
 def _compile(source: str, e: Emitter):
@@ -960,19 +1188,122 @@ def _compile(source: str, e: Emitter):
 BACKEND = CupyBackend
 
 
+# ----------------------------------------------------------------------------- batches
+class _Aborted(Exception):
+    """Another instance of the batch failed (its error is the one raised)."""
+
+
+class _Member(Backend):
+    """One instance's backend in a :class:`Batch`: ``run_steps`` waits for every instance,
+    then a single launch advances them all."""
+
+    def __init__(self, net, batch: Batch, k: int):
+        super().__init__(net)
+        self.batch, self.k = batch, k
+
+    def run_steps(self, step0: int, n_steps: int) -> int:
+        return self.batch._join(self.k, step0, n_steps)
+
+
+class Batch:
+    """B networks of one structure run by one kernel (:class:`CupyBackend` with
+    ``instances``): each launch steps all of them.
+
+    Each instance's ``Network.run`` runs as it runs alone (monitors, spike-buffer growth,
+    chunk rules between chunks, divergence checks), one Python thread per instance; its
+    backend (:class:`_Member`) meets the others at a barrier before every chunk, and the last
+    to arrive launches the kernel for all, for the fewest steps any of them asked (they ask
+    for the same, as they run the same schedule of chunks). A spike monitor near its capacity
+    in any instance halts the whole batch at that step; every instance then grows its buffers
+    (those that need it) and the batch continues, so each instance's results are those of its
+    single run. The batch stays on the instances (``net._backend_obj``) for later runs while
+    their structure is unchanged."""
+
+    def __init__(self, nets):
+        self.nets = list(nets)
+        for net in self.nets:
+            net._prepare()
+        self.backend = CupyBackend(self.nets[0], instances=self.nets)
+        self.members = [_Member(net, self, k) for k, net in enumerate(self.nets)]
+        for net, m in zip(self.nets, self.members):
+            net._backend_obj = m
+            m.version = net._structure_version
+        self._req: list = [None] * len(self.nets)
+        self._done = 0
+        self.launches = 0                     # kernel launches (chunks) so far
+        self._barrier = threading.Barrier(len(self.nets), action=self._launch)
+
+    def current(self, nets) -> bool:
+        """Whether this batch still runs exactly ``nets``, each with its structure unchanged."""
+        return len(nets) == len(self.nets) and all(
+            a is b and a._backend_obj is m and m.version == a._structure_version
+            for a, b, m in zip(nets, self.nets, self.members))
+
+    def _join(self, k: int, step0: int, n_steps: int) -> int:
+        self._req[k] = (step0, n_steps)
+        try:
+            self._barrier.wait()
+        except threading.BrokenBarrierError:
+            raise _Aborted() from None
+        return self._done
+
+    def _launch(self) -> None:
+        starts = sorted({r[0] for r in self._req})
+        if len(starts) != 1:
+            raise ScenarioError("ensemble", f"expected every instance of a GPU batch at one step, got steps {starts}")
+        self._done = self.backend.run_steps(starts[0], min(r[1] for r in self._req))
+        self.launches += 1
+
+    def run(self, duration) -> None:
+        """``net.run(duration)`` for every instance, all advanced together."""
+        errors: list = []
+
+        def one(net):
+            try:
+                net.run(duration)
+            except _Aborted:
+                pass
+            except BaseException as exc:  # stop the others at the barrier, raise this one
+                errors.append(exc)
+                self._barrier.abort()
+
+        threads = [threading.Thread(target=one, args=(net,), name=f"gpu-batch-{k}") for k, net in enumerate(self.nets)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self._barrier.reset()
+        if errors:
+            raise errors[0]
+
+
+def run_batch(nets, duration) -> Batch:
+    """Run ``nets`` (networks of one structure, ``backend = "cupy"``) for ``duration`` as one
+    batch, reusing the batch kept on them from an earlier call when it still fits."""
+    nets = list(nets)
+    m = getattr(nets[0], "_backend_obj", None)
+    batch = m.batch if isinstance(m, _Member) else None
+    if batch is None or not batch.current(nets):
+        batch = Batch(nets)
+    batch.run(duration)
+    return batch
+
+
 # ----------------------------------------------------------------------------- PTX (no device)
-def compile_ptx(net, cc: tuple[int, int] = (7, 5)) -> str:
-    """The PTX of ``net``'s kernel for compute capability ``cc``, compiled without a device
-    (libNVVM only): what the tests use to check that the generated kernel, with every device
-    function it calls, compiles for a real GPU. Not available in the simulator."""
+def compile_ptx(net, cc: tuple[int, int] = (7, 5), instances=None) -> str:
+    """The PTX of ``net``'s kernel (with ``instances``, of their batch) for compute capability
+    ``cc``, compiled without a device (libNVVM only): what the tests use to check that the
+    generated kernel, with every device function it calls, compiles for a real GPU. Not
+    available in the simulator."""
     from numba import cuda
     from numba.cuda import dispatcher as cuda_dispatcher
     from numba.cuda.typing.typeof import typeof
 
-    net._prepare()
-    raw, e = generate(net)
-    lay = Layout(e)
-    source = lay.pack(raw)
+    nets = list(instances) if instances is not None else [net]
+    for n in nets:
+        n._prepare()
+    source, ems, lay = _build(nets, len(nets) if instances is not None else 0)
+    e = ems[0]
     scope = {"cuda": cuda, "np": np, "math": math}
 
     class _Fake:
@@ -989,7 +1320,15 @@ def compile_ptx(net, cc: tuple[int, int] = (7, 5)) -> str:
             if name in lay.arenas:
                 sig.append(typeof(lay.gather(name)))
                 continue
+            if name == BLEN:
+                sig.append(typeof(lay.lengths()))
+                continue
             a = e.args[name]
+            if name in lay.batched:
+                vals = lay.values(name)
+                v = lay.per_instance(vals) if a.kind == SCALAR else Layout.stack(vals)
+                sig.append(typeof(v))
+                continue
             v = a.getter()
             sig.append(typeof(v if a.kind == SCALAR else np.ascontiguousarray(v)))
         ptx, _ = cuda.compile_ptx(scope["run_chunk"], tuple(sig), cc=cc)
