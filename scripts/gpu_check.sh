@@ -3,14 +3,15 @@
 #
 #   bash scripts/gpu_check.sh            # writes its results under $OUT (default ./gpu_check_out)
 #
-# 1. equality on the device: tests/test_cupy_backend.py without the CUDA simulator (the two
-#    networks against numpy on the device; the simulator tests run too, in their subprocess);
+# 1. equality on the device: tests/test_cupy_backend.py and tests/test_cupy_batch.py without
+#    the CUDA simulator (the two networks, and the two 8-instance batches, against numpy on the
+#    device; the simulator tests run too, in their subprocesses);
 # 2. the kernel-language cases on the device (tests/test_cuda_kernels.py run as a script:
 #    one JSON line, "__mode__": "gpu", every case '' when it matches numpy);
 # 3. scripts/bench_gpu.py --quick (0.2 s biological; CUBA/COBA/PYR-STP at 4k, 64k, 10^6;
-#    Brian2 cpp_standalone at 4k where Brian2 is installed).
+#    Brian2 cpp_standalone at 4k where Brian2 is installed; the batched 64 x PYR-STP-4000).
 # Each part has its own time limit, so a slow or failing part still leaves the others' results.
-# Total: about 6-8 minutes on an H100/H200 (kernel compiles are most of parts 1 and 3).
+# Total: about 7-9 minutes on an H100/H200 (kernel compiles are most of parts 1 and 3).
 set -u
 OUT="${OUT:-$PWD/gpu_check_out}"
 mkdir -p "$OUT"
@@ -28,6 +29,8 @@ cat "$OUT/environment.txt"
 echo "== 1. equality tests on the device"
 timeout 240 python -m pytest -q -rs tests/test_cupy_backend.py > "$OUT/test_cupy_backend.txt" 2>&1
 echo "rc=$?" >> "$OUT/test_cupy_backend.txt"; tail -5 "$OUT/test_cupy_backend.txt"
+timeout 180 python -m pytest -q -rs tests/test_cupy_batch.py > "$OUT/test_cupy_batch.txt" 2>&1
+echo "rc=$?" >> "$OUT/test_cupy_batch.txt"; tail -5 "$OUT/test_cupy_batch.txt"
 
 echo "== 2. kernel-language cases on the device"
 timeout 90 python tests/test_cuda_kernels.py > "$OUT/cuda_kernels.json" 2> "$OUT/cuda_kernels.err"

@@ -67,14 +67,26 @@ The 1-D arrays travel packed, one device array per (kind, dtype) (:class:`Layout
 parameters are limited to 32 KiB, about 580 array arguments in Numba's layout.
 
 **Not covered** (refused or ignored in one line): ``fastmath`` is ignored (a warning; the kernel
-is IEEE double as written); batched ensembles are not built on the GPU.
+is IEEE double as written).
 
-**Batch axis (ensembles, not built here).** Every array is indexed through the generated
-``<name>[i]`` expressions of one instance; a batch of B instances of one structure would give
-each array a leading axis ``b`` (``pyr__v_soma[b, i]``, rings ``[b, slot, i]``, spike counts
-``[b, parity]``), take ``b = blockIdx.y`` (a 2-D cooperative grid, or the batch folded into the
-grid-stride index ``t → (b, i)``) and add ``b`` to the RNG counter key (a per-instance stream
-key), with no other change to the phases.
+**Batch axis (ensembles).** B networks of one structure (an :class:`~dendrite_sim.engine.ensemble.Ensemble`
+or ``[network.ensemble]`` with ``backend = "cupy"``) run as one kernel, each launch stepping
+all of them; one grid barrier serves the whole batch. It is the same generator:
+``generate(net, nb=B)`` folds the instance ``b`` into the loops (:class:`Emitter`:
+``t → (b, i)`` in the grid-stride loops over neurons, an outer loop over ``b`` with a rotated
+start where the count is the instance's own — spiking rows, synapses — and one thread per
+instance where one thread served), and :class:`Layout` gives every argument its batch offset
+(``arenab_state_d[b·S + off + i]``, ``ring[b, slot, i]``, ``key[b]``). What is equal in every
+instance (CSR of equal seeds, parameters, Poisson tables) stays one copy; what differs
+(per-seed connectivity, padded to the largest instance; varied weights; state; each
+instance's RNG keys, so its draws are those of its single run) is per instance. The raw
+sources of the B instances must be identical (that is "one structure"), else one
+``ScenarioError`` line. :class:`Batch` runs every instance's ``Network.run`` in its own
+thread; their backends meet at a barrier before each chunk and the last one launches. The
+halt flag is one for the batch: the whole batch halts at the earliest step at which any
+instance's spike monitor could overflow, every instance grows what it needs, and the batch
+continues, so each instance's results are those of its single run
+(``tests/test_cupy_batch.py``: 8 instances against 8 numpy runs).
 """
 
 from __future__ import annotations
