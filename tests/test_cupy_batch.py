@@ -14,7 +14,9 @@ each, run 2 ms then 1 ms (the second run reuses the batch):
   batch must halt mid-chunk (at the earliest instance's step) several times and grow them;
 * **vary** — one seed for all, a varied weight (per-instance weights; the CSR indices are then
   shared, one copy) and a varied model parameter (the LIF membrane time constant: one
-  parameter record per instance), built from a ``[network]`` table by ``Ensemble``.
+  parameter record per instance), built from a ``[network]`` table by ``Ensemble``;
+* **scenario** — ``[network.ensemble]`` with 4 seeds and ``simulation.backend = "cupy"`` run by
+  ``dendrite-sim run``: each instance's ``spikes.npz`` equals its numpy run alone.
 
 Tolerance as in ``tests/test_cupy_backend.py``: spikes, events, bursts, counts and integer
 state equal; every float within ``1e-9 · max(1, |reference|)``.
@@ -101,6 +103,39 @@ def single_vary(k: int, backend: str):
     return (net, *vary_monitors(net))
 
 
+def scenario_case() -> dict:
+    """The scenario form: ``[network.ensemble]`` (4 seeds) with ``simulation.backend = "cupy"``
+    run by ``dendrite-sim run``; each instance's spikes against its numpy run alone."""
+    import tempfile
+
+    import tomli_w
+
+    from dendrite_sim.cli import main as cli
+
+    seeds = [1, 2, 3, 4]
+    scen = {"scenario": {"experiment": "simulate", "seed": 5},
+            "simulation": {"duration": "3 ms", "backend": "cupy"},
+            "network": {**NETWORK, "ensemble": {"seeds": seeds}}}
+    out = {"equal": [], "n_spikes": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "ens.toml"
+        path.write_text(tomli_w.dumps(scen))
+        out["check"] = cli(["check", str(path)])
+        out["run"] = cli(["run", str(path), "--out", str(Path(tmp) / "run")])
+        metrics = json.loads((Path(tmp) / "run" / "metrics.json").read_text())
+        out["backend"] = json.loads((Path(tmp) / "run" / "timings.json").read_text())["backend"]
+        out["instances"] = len(metrics["instances"])
+        for k, seed in enumerate(seeds):
+            data = np.load(Path(tmp) / "run" / "instances" / f"{k:03d}" / "spikes.npz")
+            alone = netspec.build(json.loads(json.dumps(NETWORK)), dt=0.1, seed=seed, backend="numpy")
+            mons = {p: alone.spike_monitor(p) for p in ("pyr", "inh")}
+            alone.run(3.0)
+            out["equal"].append(all(np.array_equal(data[f"{p}_i"], m.i) and np.array_equal(data[f"{p}_t"], m.t)
+                                    for p, m in mons.items()))
+            out["n_spikes"].append(int(len(mons["pyr"].i)))
+    return out
+
+
 # --------------------------------------------------------------------------- the run
 def run_case(name: str) -> dict:
     """Every instance alone on numpy, then all as one cupy batch; the comparison per instance."""
@@ -133,9 +168,9 @@ def run_case(name: str) -> dict:
 
 def main() -> None:
     report = {}
-    for name in ("seeds", "vary"):
+    for name in ("seeds", "vary", "scenario"):
         try:
-            report[name] = run_case(name)
+            report[name] = scenario_case() if name == "scenario" else run_case(name)
         except Exception as exc:  # report, do not stop
             import traceback
 
@@ -188,6 +223,13 @@ def test_vary_batch_shares_connectivity(report):
     assert {"ei__post_idx", "ei__indptr", "ie__post_idx"} <= set(r["shared"])   # one seed: one CSR
     assert {"ei__w", "inh__params"} <= set(r["batched"])                           # the varied values
     assert "pyr__params" in r["shared"]
+
+
+def test_scenario_form_runs_one_gpu_batch(report):
+    r = report["scenario"]
+    assert "error" not in r, r.get("trace")
+    assert r["check"] == 0 and r["run"] == 0 and r["backend"] == "cupy" and r["instances"] == 4
+    assert r["equal"] == [True] * 4 and min(r["n_spikes"]) > 0
 
 
 @pytest.mark.parametrize("name", ["seeds", "vary"])
