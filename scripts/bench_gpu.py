@@ -11,7 +11,7 @@ the CPU) and, where ``n <= --brian2-max``, Brian2 cpp_standalone on the CPU (1 t
 ``bench_vs_brian2.measure``) with the ratio ours / Brian2.
 
 Batched ensemble: ``--batch`` = 64 instances of PYR-STP-4000 (seeds seed .. seed + 63), one
-kernel launch per chunk for all of them (:func:`dendrite_sim.engine.backends.cupy.run_batch`):
+kernel launch per chunk for all of them (:func:`dendrite_sim.engine.backends._gpu_batch.run_batch`):
 s per biological second for the whole batch (and per instance), µs per step, the kernel
 compile, the mean firing rate over instances. ``--batch 0`` skips it.
 
@@ -72,7 +72,7 @@ def batched(n_inst: int, n: int, duration_ms: float, seed: int) -> dict:
     (generates and compiles the batched kernel), then ``duration_ms − dt`` timed."""
     import numpy as np
 
-    from dendrite_sim.engine.backends import cupy as G
+    from dendrite_sim.engine.backends import _gpu_batch as G
     from dendrite_sim.validation import networks as N
 
     t0 = time.perf_counter()

@@ -1,5 +1,5 @@
 """GPU batches: B = 8 instances of one structure in one kernel launch per chunk equal 8 single
-runs on the numpy backend (``backend = "cupy"`` ensembles, :class:`dendrite_sim.engine.backends.cupy.Batch`).
+runs on the numpy backend (``backend = "cupy"`` ensembles, :class:`dendrite_sim.engine.backends._gpu_batch.Batch`).
 
 As in ``tests/test_cupy_backend.py`` the kernel runs in Numba's CUDA simulator, in a subprocess
 (this file run as a script, one JSON line), one block of 16 threads. Two networks, 8 instances

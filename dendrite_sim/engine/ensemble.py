@@ -40,7 +40,7 @@ differ, so their propagation cannot be shared.
 
 On the GPU the trade-off is the other way, and the batch axis is built there: with
 ``backend = "cupy"`` (Python, or ``simulation.backend`` in a scenario) :func:`run_all` hands
-the instances to :func:`dendrite_sim.engine.backends.cupy.run_batch`, one kernel whose every
+the instances to :func:`dendrite_sim.engine.backends._gpu_batch.run_batch`, one kernel whose every
 launch steps all B instances (state with a batch offset, structure shared where the instances
 agree, each instance's own random keys; see the cupy module). Per-instance results are those
 of each instance run alone, within the GPU backend's stated tolerance
@@ -125,13 +125,13 @@ def run_all(nets: Sequence, duration, workers: int | None = None) -> None:
     """``net.run(duration)`` for every network, on up to ``workers`` threads (default: cores).
     Each distinct loop is generated and loaded (or compiled) once, before the threads start.
     Networks that all use ``backend = "cupy"`` run as one GPU batch instead: one kernel launch
-    per chunk steps all of them (:func:`dendrite_sim.engine.backends.cupy.run_batch`)."""
+    per chunk steps all of them (:func:`dendrite_sim.engine.backends._gpu_batch.run_batch`)."""
     if not nets:
         return
     if all(getattr(net, "backend", None) == "cupy" for net in nets):
-        from dendrite_sim.engine.backends import cupy as gpu
+        from dendrite_sim.engine.backends._gpu_batch import run_batch
 
-        gpu.run_batch(nets, duration)
+        run_batch(nets, duration)
         return
     for net in nets:                       # codegen + load per structure, serially
         net._backend()
