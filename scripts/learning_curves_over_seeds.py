@@ -9,7 +9,9 @@ Each (variant, seed) is an ordinary run directory under ``--out`` made by ``dend
   epoch: mean over seeds and the 95 % confidence interval of the mean (t distribution);
 * ``alignment.png`` — when the runs report angles (``alignment_angle_deg`` of the spiking
   substrate, per hidden pathway and epoch, and ``alignment_angle_per_example_deg``): mean and band;
-* ``summary.md`` — the final value per seed and variant, and how often the first variant wins.
+* ``summary.md`` — the final value per seed and variant, the margin of each other variant over the
+  first (per seed, mean, smallest), how often the first variant wins, and the per-example angles
+  of the first and last epochs.
 
 Usage::
 
@@ -105,6 +107,42 @@ def alignment_figure(angled: dict, name: str):
     return fig
 
 
+def summary_table(finals: dict, ylabel: str, n_seeds: int) -> tuple[str, int]:
+    """Markdown table of the final values per seed and variant, with the margin of every other
+    variant over the first (other − first: positive where the first is lower), its mean and the
+    smallest margin; and how many seeds the first variant is lowest in."""
+    labels = list(finals)
+    others = labels[1:]
+    head = [f"{lab}: final {ylabel}" for lab in labels] + [f"margin {lab} − {labels[0]}" for lab in others]
+    lines = ["| seed | " + " | ".join(head) + " |", "|---|" + "---|" * len(head)]
+    margins = {lab: [finals[lab][s] - finals[labels[0]][s] for s in range(n_seeds)] for lab in others}
+    for s in range(n_seeds):
+        cells = [f"{finals[lab][s]:.4g}" for lab in labels] + [f"{margins[lab][s]:+.3g}" for lab in others]
+        lines.append(f"| {s + 1} | " + " | ".join(cells) + " |")
+    cells = [f"{np.mean(finals[lab]):.4g}" for lab in labels] + [f"{np.mean(margins[lab]):+.3g}" for lab in others]
+    lines.append("| mean | " + " | ".join(cells) + " |")
+    wins = sum(all(finals[labels[0]][s] < finals[lab][s] for lab in others) for s in range(n_seeds))
+    if others:
+        lines.append(f"\n{labels[0]} lowest in {wins} of {n_seeds} seeds; smallest margin "
+                     + ", ".join(f"{min(margins[lab]):+.3g} ({lab})" for lab in others))
+    return "\n".join(lines), wins
+
+
+def alignment_summary(angled: dict) -> str:
+    """Per variant and hidden pathway: the per-example angle to backprop in the first and the
+    last epoch and its largest value (mean over seeds, range over seeds)."""
+    lines = []
+    for label, ms in angled.items():
+        for q in ms[0]["alignment_angle_per_example_deg"]:
+            a = np.array([m["alignment_angle_per_example_deg"][q] for m in ms], dtype=float)
+            s = np.array([m["alignment_angle_deg"][q] for m in ms], dtype=float)
+            lines.append(f"{label}, {q}: per-example angle epoch 1 {a[:, 0].mean():.1f}° "
+                         f"({a[:, 0].min():.1f}–{a[:, 0].max():.1f}), last epoch {a[:, -1].mean():.1f}° "
+                         f"({a[:, -1].min():.1f}–{a[:, -1].max():.1f}), max {a.max():.1f}°; epoch's summed "
+                         f"update {s[:, 0].mean():.1f}° → {s[:, -1].mean():.1f}°, max {s.max():.1f}°")
+    return ("\n\n" + "\n".join(lines)) if lines else ""
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("scenario", type=Path)
@@ -144,15 +182,9 @@ def main(argv=None) -> int:
         fig.savefig(out / "alignment.png", dpi=150, bbox_inches="tight")
 
     labels = list(results)
-    lines = ["| seed | " + " | ".join(f"{lab}: final {ylabel}" for lab in labels) + " |",
-             "|---|" + "---|" * len(labels)]
     finals = {lab: [curve(m)[1][-1] for m in results[lab]] for lab in labels}
-    for s in range(args.seeds):
-        lines.append(f"| {s + 1} | " + " | ".join(f"{finals[lab][s]:.4g}" for lab in labels) + " |")
-    wins = sum(all(finals[labels[0]][s] < finals[lab][s] for lab in labels[1:]) for s in range(args.seeds))
-    if len(labels) > 1:
-        lines.append(f"\n{labels[0]} lowest in {wins} of {args.seeds} seeds")
-    text = "\n".join(lines)
+    text, wins = summary_table(finals, ylabel, args.seeds)
+    text += alignment_summary(angled)
     (out / "summary.md").write_text(text + "\n")
     print(text)
     return 1 if args.expect_first_wins and len(labels) > 1 and wins < args.seeds else 0

@@ -267,21 +267,19 @@ def test_rate_train_with_the_rule_learns_xor(tmp_path):
 
 @pytest.mark.slow
 def test_spiking_depth_comparison_and_alignment_over_five_seeds(tmp_path):
-    """Guerguiev et al. 2017 on digits, spiking, the scenario's defaults (100 + 100 ms phases,
-    1000 ms test, 15 epochs, annealed step), 5 seeds, one hidden layer (learning rate 0.3) against
-    none (1.0: each variant's best of {0.3, 1.0} on seed 1). Both learn (final test error below
-    8 %); the hidden layer's per-example update stays within 90° of backprop's and falls by more
-    than 10° to ≈ 62° (paper: ≈ 65–70°). Measured final test error 3.3/5.3/4.7/4.7/5.8 % with a
-    hidden layer against 4.2/6.4/4.2/4.9/6.2 % without: lower in 4 of 5 seeds (mean 4.8 vs
-    5.2 %), not the issue's 5 of 5 — on 8×8 digits a linear readout is ~96 % and Poisson noise
-    sets both nets' error (docs/segregated_dendrites.md). ~20 min on 2 cores."""
+    """Guerguiev et al. 2017 on digits, spiking, the scenario's defaults (64-500-10, 100 + 100 ms
+    phases, 1000 ms test, 15 epochs, annealed step), 5 seeds, one hidden layer (the scenario's
+    learning rate 0.3) against none (1.0: each variant's best of {0.3, 1.0} on seed 1). The
+    hidden layer's final test error is lower in every seed (measured 3.1/4.2/3.3/3.8/3.8 %
+    against 4.2/6.4/4.2/4.9/6.2 %, mean 3.6 vs 5.2 %); its per-example update stays within 90° of
+    backprop's and falls from 80–84° to 72–75° (≈ 70° at epoch 3; paper: ≈ 65–70°)
+    (docs/segregated_dendrites.md). ~30 min on one core."""
     from pathlib import Path
 
     scen = Path(__file__).resolve().parents[1] / "scenarios" / "digits_segregated_spiking.toml"
     finals = {"hidden": [], "none": []}
     for seed in range(1, 6):
-        for label, sets in (("hidden", ["architecture.hidden=[100]"]),
-                            ("none", ["architecture.hidden=[]", "training.learning_rate=1.0"])):
+        for label, sets in (("hidden", []), ("none", ["architecture.hidden=[]", "training.learning_rate=1.0"])):
             out = tmp_path / f"{label}{seed}"
             args = ["run", str(scen), "--out", str(out), "--seed", str(seed)]
             for st in sets:
@@ -291,11 +289,12 @@ def test_spiking_depth_comparison_and_alignment_over_five_seeds(tmp_path):
             assert not math.isnan(m["final_test_loss"])
             finals[label].append(1.0 - m["final_test_accuracy"])
             if label == "hidden":
+                assert m["n_params"] == 64 * 500 + 500 + 500 * 10 + 10
                 per_example = m["alignment_angle_per_example_deg"]["ff1"]
-                assert max(per_example) < 90.0 and per_example[-1] < per_example[0] - 10.0
-                assert 55.0 < per_example[-1] < 70.0
+                assert max(per_example) < 90.0 and per_example[-1] < per_example[0] - 5.0
+                assert 65.0 < per_example[-1] < 80.0
                 assert max(m["alignment_angle_deg"]["ff1"]) < 90.0
     hidden, none = np.array(finals["hidden"]), np.array(finals["none"])
-    assert hidden.max() < 0.08 and none.max() < 0.08
-    assert hidden.mean() < none.mean() - 0.003
-    assert (hidden < none).sum() == 4
+    assert hidden.max() < 0.06 and none.max() < 0.08
+    assert (hidden < none).all()
+    assert hidden.mean() < none.mean() - 0.005
