@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -214,16 +212,8 @@ def main() -> None:
 
 # --------------------------------------------------------------------------- tests
 @pytest.fixture(scope="module")
-def simulator_report():
-    root = str(_SCRIPT.parents[1])
-    path = os.pathsep.join([root, os.environ["PYTHONPATH"]]) if os.environ.get("PYTHONPATH") else root
-    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1", "PYTHONPATH": path}
-    proc = subprocess.run([sys.executable, str(_SCRIPT)], env=env, cwd=root, capture_output=True, text=True,
-                          timeout=600)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        pytest.fail(f"CUDA simulator run failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
-    return json.loads(lines[-1])
+def simulator_report(cuda_simulator_json):
+    return cuda_simulator_json(_SCRIPT)
 
 
 @pytest.mark.parametrize("name", list(NETWORKS))

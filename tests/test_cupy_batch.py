@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -180,16 +179,8 @@ def main() -> None:
 
 # --------------------------------------------------------------------------- tests
 @pytest.fixture(scope="module")
-def report():
-    root = str(_SCRIPT.parents[1])
-    path = os.pathsep.join([root, os.environ["PYTHONPATH"]]) if os.environ.get("PYTHONPATH") else root
-    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1", "PYTHONPATH": path}
-    proc = subprocess.run([sys.executable, str(_SCRIPT)], env=env, cwd=root, capture_output=True, text=True,
-                          timeout=600)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        pytest.fail(f"CUDA simulator run failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
-    return json.loads(lines[-1])
+def report(cuda_simulator_json):
+    return cuda_simulator_json(_SCRIPT)
 
 
 @pytest.mark.parametrize("name", ["seeds", "vary"])
