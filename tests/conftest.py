@@ -6,7 +6,8 @@ keeps exploring new examples.
 
 ``cuda_simulator_json`` runs a test file as a script in Numba's CUDA simulator (a subprocess:
 ``NUMBA_ENABLE_CUDASIM`` must be set before numba.cuda is imported) and returns the last JSON
-line it printed.
+line it printed; ``libnvvm`` skips a test unless PTX can be compiled here (the real CUDA target,
+not the simulator, and a usable libNVVM).
 """
 
 import json
@@ -39,3 +40,16 @@ def _run_in_cuda_simulator(script: Path, timeout: float = 600) -> dict:
 def cuda_simulator_json():
     """``run(script)``: the script's last JSON line, run in Numba's CUDA simulator."""
     return _run_in_cuda_simulator
+
+
+@pytest.fixture
+def libnvvm():
+    """Skip unless kernels can be compiled to PTX here, without a device."""
+    if os.environ.get("NUMBA_ENABLE_CUDASIM", "") not in ("", "0"):
+        pytest.skip("PTX needs the real CUDA target")
+    try:
+        from numba.cuda.cudadrv import nvvm
+
+        nvvm.NVVM()
+    except Exception as exc:
+        pytest.skip(f"libNVVM is not usable ({type(exc).__name__})")
